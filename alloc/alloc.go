@@ -1,0 +1,168 @@
+package alloc
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Request is one port-allocation request, as seen by an allocator.
+type Request struct {
+	// Local is the local (source) address the socket is bound to or will
+	// use; it may be the unspecified address.
+	Local netip.Addr
+	// Remote is the destination for connect()/sendto() autobind, and the
+	// zero AddrPort for bind(port 0). Hash-based selectors (RFC 6056 §3.3.3
+	// and §3.3.4, Linux __inet_hash_connect) key on it; the allocators in
+	// this package ignore it.
+	Remote netip.AddrPort
+	// Fail is the errno to return when no usable port exists. The socket path
+	// sets it, because the same exhaustion is EADDRNOTAVAIL for TCP
+	// connect(), EADDRINUSE for bind(0) and EAGAIN for Linux UDP autobind
+	// (os-semantics.md §3.7). If left at OK, allocators return EADDRNOTAVAIL
+	// so that a failure can never be mistaken for success.
+	Fail Errno
+}
+
+// failErrno returns the errno a failed allocation reports for req.
+func failErrno(req *Request) Errno {
+	if req == nil || req.Fail == OK {
+		return EADDRNOTAVAIL
+	}
+	return req.Fail
+}
+
+// Result is the outcome of one allocation.
+//
+// On success Err == OK, Port is the chosen port (inside the allocator's
+// Range, not busy), and Probes is the number of candidate ports examined
+// including the chosen one: 1 when the first candidate was free, larger when
+// the allocator had to walk past busy ports. It models the per-call CPU cost
+// that grows near exhaustion (the kernel's loop iterations in
+// __inet_hash_connect / in_pcb_lport_dest).
+//
+// On failure Err is the request's Fail errno, Port is 0 and Probes is the
+// number of candidates examined, Range.Size() for a full scan.
+type Result struct {
+	Port   uint16
+	Probes int
+	Err    Errno
+}
+
+// Allocator chooses local ports. Implementations are not safe for concurrent
+// use; the simulator is single-threaded and determinism depends on call order.
+type Allocator interface {
+	// Name returns the registry name the allocator was created with.
+	Name() string
+	// Allocate picks a port for req that busy does not report, or fails with
+	// req.Fail. It must not allocate memory and must cost O(range/64) word
+	// operations, not O(range) port tests.
+	Allocate(req *Request, busy Busy) Result
+}
+
+// Config configures a named allocator (see New).
+type Config struct {
+	// Range is the ephemeral range to allocate from; it must pass
+	// Range.Validate.
+	Range Range
+	// First is the first candidate of the very first allocation of the
+	// "sequential" allocator; 0 means Range.Low. ns-3 pre-increments its
+	// counter from 49152, so an ns-3 model passes First = 49153. It must lie
+	// in Range. Ignored by "random-start".
+	First int
+	// Rand is the random stream for randomized allocators: a math/rand/v2
+	// Rand over a seeded source (PCG), owned by the caller so that runs are
+	// reproducible. Required by "random-start"; ignored by "sequential".
+	Rand *rand.Rand
+}
+
+// Names of the allocators New knows.
+const (
+	// NameSequential is one global counter that wraps High -> Low and
+	// survives between calls: ns-3 Ipv4EndPointDemux::AllocateEphemeralPort
+	// (src/internet/model/ipv4-end-point-demux.cc), XNU in_pcbbind with
+	// net.inet.tcp.randomize_ports=0 (macOS TCP default), FreeBSD
+	// in_pcb_lport_dest with portrange.randomized=0. Each call probes next,
+	// next+1, ... and leaves next just past the port it took; a failed call
+	// leaves next unchanged.
+	NameSequential = "sequential"
+	// NameRandomStart is RFC 6056 §3.3.1 Algorithm 1, Simple Port
+	// Randomization, as in FreeBSD in_pcb_lport_dest (portrange.randomized=1)
+	// and gVisor ports.PickEphemeralPort: start = Low + Rand.IntN(Size), then
+	// probe start..High, Low..start-1. Stateless; one random draw per call.
+	NameRandomStart = "random-start"
+)
+
+// ErrUnknownAllocator is wrapped by New's error for a name it does not know.
+var ErrUnknownAllocator = errors.New("unknown allocator")
+
+// registry maps names to constructors; constructors validate the Config
+// fields they use. Range is validated by New for all of them.
+var registry = map[string]func(Config) (Allocator, error){
+	NameSequential:  newSequential,
+	NameRandomStart: newRandomStart,
+}
+
+// New returns the allocator registered under name, configured by cfg.
+//
+// Errors: an unknown name (wrapping ErrUnknownAllocator, and listing the
+// known names), an invalid cfg.Range, a cfg.First outside the range for
+// "sequential", or a nil cfg.Rand for "random-start".
+func New(name string, cfg Config) (Allocator, error) {
+	mk, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("alloc: %w %q (known: %s)", ErrUnknownAllocator, name, strings.Join(Names(), ", "))
+	}
+	if err := cfg.Range.Validate(); err != nil {
+		return nil, fmt.Errorf("alloc: %s: %w", name, err)
+	}
+	return mk(cfg)
+}
+
+// Names returns the names New accepts, sorted; the slice is the caller's.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// probeFrom walks r linearly from start (which must lie in r), wrapping from
+// High to Low, and returns the first port busy does not report together with
+// the number of ports examined, including that one. If every port is busy it
+// returns port -1 and probes = r.Size().
+//
+// The walk is done as two NextFree calls, [start, High] then [Low, start-1],
+// so it is word-at-a-time; the probe count is what a port-by-port loop such
+// as in_pcb_lport_dest's or ns-3's would have reached.
+func probeFrom(r Range, start int, busy Busy) (port, probes int) {
+	low, high := int(r.Low), int(r.High)
+	if q := busy.NextFree(start, high); q >= 0 {
+		if q < start || q > high {
+			panicBusy(q, start, high)
+		}
+		return q, q - start + 1
+	}
+	if start > low {
+		if q := busy.NextFree(low, start-1); q >= 0 {
+			if q < low || q >= start {
+				panicBusy(q, low, start-1)
+			}
+			return q, (high - start + 1) + (q - low) + 1
+		}
+	}
+	return -1, r.Size()
+}
+
+// panicBusy reports a Busy implementation that broke the NextFree contract;
+// handing out such a port would silently break "never out of range".
+//
+//go:noinline
+func panicBusy(q, from, to int) {
+	panic(fmt.Sprintf("alloc: Busy.NextFree(%d, %d) returned %d, outside the span", from, to, q))
+}

@@ -1,0 +1,27 @@
+// Package alloc is the core of portsim: it decides which local (ephemeral)
+// port a socket call gets, and whether it gets one at all.
+//
+// The package knows nothing about the event engine, clocks or sockets. An
+// allocator sees only a Range (the ephemeral range, as in Linux's
+// net.ipv4.ip_local_port_range or BSD's net.inet.ip.portrange.first/last), a
+// Busy view saying which ports this one request may not take, and, for
+// randomized allocators, a caller-supplied seeded random stream. That keeps
+// runs deterministic: the same seed and the same sequence of busy views give
+// the same ports.
+//
+// Ports are plain ints everywhere inside the package (the Range fields are
+// uint16 only because that is the wire width). Arithmetic such as High+1 or
+// start-1 is done in int so nothing silently wraps at 65535 or 0.
+//
+// Cost model. Near exhaustion a real kernel spends most of its time walking
+// over busy ports; Result.Probes reports how many candidate ports the
+// algorithm examined so the simulator can report that cost. The Go
+// implementation itself never walks port by port: PortSet and Union scan 64
+// ports per machine word, so an allocation costs O(range/64) word operations
+// in the worst case and does not allocate memory.
+//
+// Sources: the reference sheet /work/shared/reference/os-semantics.md
+// (§1.2 RFC 6056 algorithms, §2.6 ip_local_reserved_ports, §5.2 FreeBSD
+// in_pcb_lport_dest, §6.1 XNU in_pcbbind, §8.1 gVisor PickEphemeralPort,
+// §8.2 ns-3 Ipv4EndPointDemux::AllocateEphemeralPort).
+package alloc
