@@ -1,0 +1,118 @@
+package tcpstate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The presets carry the numbers of os-semantics.md §9.
+func TestPresets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rng    string
+		tw     time.Duration
+		shares bool
+		alloc  string
+		first  int
+	}{
+		{"linux", "32768-60999", 60 * time.Second, true, "random-start", 0},
+		{"windows", "49152-65535", 240 * time.Second, false, "sequential", 0},
+		{"macos", "49152-65535", 30 * time.Second, false, "sequential", 0},
+		{"freebsd", "10000-65535", 60 * time.Second, true, "random-start", 0},
+		{"ns3", "49152-65535", 240 * time.Second, false, "sequential", 49153},
+	} {
+		p, err := Preset(tc.name)
+		require.NoError(t, err)
+		assert.Equal(t, tc.rng, p.PortRange.String(), tc.name)
+		assert.Equal(t, tc.tw, p.TimeWait, tc.name)
+		assert.Equal(t, tc.shares, p.ConnectSharesPort, tc.name)
+		assert.Equal(t, tc.alloc, p.Allocator, tc.name)
+		assert.Equal(t, tc.first, p.FirstPort, tc.name)
+		assert.NotEmpty(t, p.Source, tc.name)
+	}
+	p, _ := Preset("linux")
+	assert.Equal(t, 28232, p.UsablePorts())
+	assert.True(t, p.TimeWaitFixed)
+	_, err := Preset("solaris")
+	assert.ErrorContains(t, err, `unknown OS preset "solaris" (known: freebsd, host, linux, macos, ns3, windows)`)
+}
+
+func TestSetSysctl(t *testing.T) {
+	for _, tc := range []struct {
+		os, key, value, err string
+	}{
+		{"linux", "net.ipv4.ip_local_port_range", "1024 65535", ""},
+		{"linux", "net.ipv4.ip_local_port_range", "61000 32768", "61000"},
+		{"windows", "net.ipv4.ip_local_port_range", "10000\t20000", ""},
+		{"linux", "net.ipv4.ip_local_reserved_ports", "8080,40010-40019", ""},
+		{"linux", "net.ipv4.ip_local_reserved_ports", "40019-40010", "40019"},
+		{"linux", "net.ipv4.tcp_tw_reuse", "1", ""},
+		{"linux", "net.ipv4.tcp_tw_reuse", "3", "outside 0..2"},
+		{"linux", "net.ipv4.tcp_timestamps", "x", "not an integer"},
+		{"linux", "net.ipv4.tcp_max_tw_buckets", "-1", "outside"},
+		{"macos", "net.ipv4.tcp_tw_reuse", "1", "Linux sysctl"},
+		{"linux", "net.ipv4.tcp_fin_timeout", "30", "unknown sysctl"},
+	} {
+		p, err := Preset(tc.os)
+		require.NoError(t, err)
+		err = p.SetSysctl(tc.key, tc.value)
+		if tc.err == "" {
+			assert.NoError(t, err, "%s=%s", tc.key, tc.value)
+		} else {
+			assert.ErrorContains(t, err, tc.err, "%s=%s", tc.key, tc.value)
+		}
+	}
+}
+
+func writeSysctls(t *testing.T, vals map[string]string) string {
+	dir := t.TempDir()
+	for k, v := range vals {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, k), []byte(v+"\n"), 0o644))
+	}
+	return dir
+}
+
+func TestReadHostFake(t *testing.T) {
+	dir := writeSysctls(t, map[string]string{
+		"ip_local_port_range":     "20000\t29999",
+		"ip_local_reserved_ports": "20080",
+		"tcp_tw_reuse":            "0",
+		"tcp_max_tw_buckets":      "4096",
+		"tcp_timestamps":          "1",
+	})
+	p, err := ReadHost(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "host", p.Name)
+	assert.Equal(t, "20000-29999", p.PortRange.String())
+	assert.Equal(t, "20080", p.Reserved.String())
+	assert.Equal(t, 0, p.TCPTwReuse)
+	assert.Equal(t, 4096, p.TCPMaxTwBuckets)
+	assert.Equal(t, 9999, p.UsablePorts())
+	assert.Contains(t, p.Source, dir)
+
+	// A missing file is an error naming it.
+	require.NoError(t, os.Remove(filepath.Join(dir, "tcp_timestamps")))
+	_, err = ReadHost(dir)
+	assert.ErrorContains(t, err, "tcp_timestamps")
+	// A malformed one too.
+	dir = writeSysctls(t, map[string]string{"ip_local_port_range": "oops"})
+	_, err = ReadHost(dir)
+	assert.ErrorContains(t, err, "ip_local_port_range")
+}
+
+// On Linux, ReadHost agrees with /proc; elsewhere it fails clearly.
+func TestReadHostReal(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(DefaultSysctlDir, "ip_local_port_range"))
+	if err != nil {
+		t.Skipf("no %s on this machine (%v): os: host needs Linux /proc", DefaultSysctlDir, err)
+	}
+	p, err := ReadHost(DefaultSysctlDir)
+	require.NoError(t, err)
+	assert.Equal(t, strings.Join(strings.Fields(string(b)), "-"), p.PortRange.String())
+}

@@ -1,0 +1,232 @@
+package tcpstate
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portsim/portsim/alloc"
+)
+
+// small returns a preset with the range narrowed to lo..hi.
+func small(t *testing.T, os string, rng string) *Profile {
+	p, err := Preset(os)
+	require.NoError(t, err)
+	require.NoError(t, p.SetSysctl("net.ipv4.ip_local_port_range", rng))
+	return &p
+}
+
+func newTable(t *testing.T, p *Profile) *Table {
+	a, err := alloc.New("sequential", alloc.Config{Range: p.PortRange})
+	require.NoError(t, err)
+	tb, err := NewTable(p, []netip.Addr{netip.MustParseAddr("10.0.0.1")}, a)
+	require.NoError(t, err)
+	return tb
+}
+
+var (
+	dstA = netip.MustParseAddrPort("203.0.113.10:443")
+	dstB = netip.MustParseAddrPort("203.0.113.11:443")
+)
+
+// action is one step of a socket-table script.
+type action struct {
+	connect  netip.AddrPort // connect() toward this destination, or
+	sock     int            // apply `in` to socket number sock (1-based order of successful connects)
+	in       Input
+	wantPort int         // connect: expected port (0: don't care)
+	wantErr  alloc.Errno // connect: expected errno
+	wantSt   State       // apply: expected state
+}
+
+type sock struct {
+	dom  int32
+	port uint16
+	st   State
+}
+
+func runScript(t *testing.T, tb *Table, script []action) {
+	t.Helper()
+	var socks []sock
+	for i, a := range script {
+		if a.connect.IsValid() {
+			d, err := tb.Domain(0, a.connect)
+			require.NoError(t, err)
+			r := tb.Connect(d)
+			require.Equal(t, a.wantErr, r.Err, "step %d: connect(%v)", i, a.connect)
+			if r.Err == alloc.OK {
+				if a.wantPort != 0 {
+					assert.Equal(t, a.wantPort, int(r.Port), "step %d: connect(%v)", i, a.connect)
+				}
+				socks = append(socks, sock{d, r.Port, SynSent})
+			}
+			continue
+		}
+		s := &socks[a.sock-1]
+		s.st = tb.Apply(s.dom, s.port, s.st, a.in)
+		assert.Equal(t, a.wantSt, s.st, "step %d: %v on socket %d", i, a.in, a.sock)
+	}
+}
+
+// Linux: connect() reuses a port toward another destination as long as the
+// 4-tuple is unique, TIME_WAIT included (__inet_hash_connect,
+// __inet_check_established); macOS and ns-3 never share a port.
+func TestTableSharing(t *testing.T) {
+	connectA := func(port int, err alloc.Errno) action { return action{connect: dstA, wantPort: port, wantErr: err} }
+	connectB := func(port int, err alloc.Errno) action { return action{connect: dstB, wantPort: port, wantErr: err} }
+	for _, tc := range []struct {
+		name   string
+		os     string
+		script []action
+	}{
+		{"linux: two ports toward A, then the same two toward B", "linux", []action{
+			connectA(40000, alloc.OK), connectA(40001, alloc.OK), connectA(0, alloc.EADDRNOTAVAIL),
+			connectB(40000, alloc.OK), connectB(40001, alloc.OK), connectB(0, alloc.EADDRNOTAVAIL),
+		}},
+		{"linux: TIME_WAIT holds the 4-tuple until it expires", "linux", []action{
+			connectA(40000, alloc.OK), connectA(40001, alloc.OK),
+			{sock: 1, in: RecvSynAck, wantSt: Established},
+			{sock: 1, in: AppClose, wantSt: FinWait1},
+			{sock: 1, in: RecvAck, wantSt: FinWait2},
+			{sock: 1, in: RecvFin, wantSt: TimeWait},
+			connectA(0, alloc.EADDRNOTAVAIL),
+			connectB(40000, alloc.OK), // same port, other 4-tuple
+			{sock: 1, in: TimeWaitTimeout, wantSt: Closed},
+			connectA(40000, alloc.OK),
+		}},
+		{"linux: passive close frees the port after LAST_ACK", "linux", []action{
+			connectA(40000, alloc.OK), connectA(40001, alloc.OK),
+			{sock: 2, in: RecvSynAck, wantSt: Established},
+			{sock: 2, in: RecvFin, wantSt: CloseWait},
+			{sock: 2, in: AppClose, wantSt: LastAck},
+			connectA(0, alloc.EADDRNOTAVAIL),
+			{sock: 2, in: RecvAck, wantSt: Closed},
+			connectA(40001, alloc.OK),
+		}},
+		{"linux: RST frees the port at once", "linux", []action{
+			connectA(40000, alloc.OK), connectA(40001, alloc.OK),
+			{sock: 1, in: RecvSynAck, wantSt: Established},
+			{sock: 1, in: AppAbort, wantSt: Closed},
+			connectA(40000, alloc.OK),
+		}},
+		{"macos: a port in use toward A is not used toward B", "macos", []action{
+			connectA(40000, alloc.OK), connectB(40001, alloc.OK), connectB(0, alloc.EADDRNOTAVAIL),
+			connectA(0, alloc.EADDRNOTAVAIL),
+		}},
+		{"ns3: TIME_WAIT toward A blocks the port for B too", "ns3", []action{
+			connectA(40000, alloc.OK), connectA(40001, alloc.OK),
+			{sock: 1, in: RecvSynAck, wantSt: Established},
+			{sock: 1, in: AppClose, wantSt: FinWait1},
+			{sock: 1, in: RecvAck, wantSt: FinWait2},
+			{sock: 1, in: RecvFin, wantSt: TimeWait},
+			connectB(0, alloc.EADDRNOTAVAIL),
+			{sock: 1, in: TimeWaitTimeout, wantSt: Closed},
+			connectB(40000, alloc.OK),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := small(t, tc.os, "40000 40001")
+			p.FirstPort = 0
+			runScript(t, newTable(t, p), tc.script)
+		})
+	}
+}
+
+// ip_local_reserved_ports are skipped by connect() autobind (ip-sysctl.rst).
+func TestTableReserved(t *testing.T) {
+	p := small(t, "linux", "40000 40003")
+	require.NoError(t, p.SetSysctl("net.ipv4.ip_local_reserved_ports", "40001-40002"))
+	assert.Equal(t, 2, p.UsablePorts())
+	tb := newTable(t, p)
+	runScript(t, tb, []action{
+		{connect: dstA, wantPort: 40000}, {connect: dstA, wantPort: 40003},
+		{connect: dstA, wantErr: alloc.EADDRNOTAVAIL},
+	})
+}
+
+// Past tcp_max_tw_buckets TIME_WAIT sockets, a closing socket goes straight
+// to CLOSED and frees its port (inet_twsk_alloc returns NULL).
+func TestTableMaxTwBuckets(t *testing.T) {
+	p := small(t, "linux", "40000 40009")
+	require.NoError(t, p.SetSysctl("net.ipv4.tcp_max_tw_buckets", "1"))
+	tb := newTable(t, p)
+	close := func(s int, final State) []action {
+		return []action{
+			{sock: s, in: RecvSynAck, wantSt: Established},
+			{sock: s, in: AppClose, wantSt: FinWait1},
+			{sock: s, in: RecvAck, wantSt: FinWait2},
+			{sock: s, in: RecvFin, wantSt: final},
+		}
+	}
+	script := []action{{connect: dstA}, {connect: dstA}}
+	script = append(script, close(1, TimeWait)...)
+	script = append(script, close(2, Closed)...)
+	runScript(t, tb, script)
+	assert.Equal(t, uint64(1), tb.TwOverflows)
+	assert.Equal(t, 1, tb.Count[TimeWait])
+	assert.Equal(t, 1, tb.PortsInUse)
+}
+
+// Counters stay consistent under a random mix of operations: per-state
+// counts add up to the sockets holding ports, and PortsInUse counts
+// distinct ports.
+func TestTableCountersRandom(t *testing.T) {
+	p := small(t, "linux", "40000 40063")
+	a, err := alloc.New("random-start", alloc.Config{Range: p.PortRange, Rand: rand.New(rand.NewPCG(3, 4))})
+	require.NoError(t, err)
+	tb, err := NewTable(p, []netip.Addr{netip.MustParseAddr("10.0.0.1")}, a)
+	require.NoError(t, err)
+	dsts := []netip.AddrPort{dstA, dstB, netip.MustParseAddrPort("198.51.100.1:80")}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var socks []sock
+	next := map[State][]Input{
+		SynSent: {RecvSynAck}, Established: {AppClose, RecvFin, AppAbort}, FinWait1: {RecvAck},
+		FinWait2: {RecvFin}, TimeWait: {TimeWaitTimeout}, CloseWait: {AppClose}, LastAck: {RecvAck},
+	}
+	for range 20000 {
+		if len(socks) == 0 || rng.IntN(3) == 0 {
+			d, err := tb.Domain(0, dsts[rng.IntN(len(dsts))])
+			require.NoError(t, err)
+			if r := tb.Connect(d); r.Err == alloc.OK {
+				socks = append(socks, sock{d, r.Port, SynSent})
+			}
+		} else {
+			i := rng.IntN(len(socks))
+			s := &socks[i]
+			ins := next[s.st]
+			s.st = tb.Apply(s.dom, s.port, s.st, ins[rng.IntN(len(ins))])
+			if s.st == Closed {
+				socks[i] = socks[len(socks)-1]
+				socks = socks[:len(socks)-1]
+			}
+		}
+		// Check the invariants against a recount.
+		ports := map[uint16]bool{}
+		byState := [NumStates]int{}
+		for _, s := range socks {
+			ports[s.port] = true
+			byState[s.st]++
+		}
+		require.Equal(t, len(ports), tb.PortsInUse)
+		require.Equal(t, byState, tb.Count)
+		inUse := 0
+		for _, d := range tb.Domains() {
+			inUse += d.InUse
+		}
+		require.Equal(t, len(socks), inUse)
+	}
+}
+
+func TestTableErrors(t *testing.T) {
+	p, err := Preset("linux")
+	require.NoError(t, err)
+	_, err = NewTable(&p, nil, nil)
+	assert.Error(t, err)
+	tb := newTable(t, &p)
+	_, err = tb.Domain(1, dstA)
+	assert.Error(t, err)
+	assert.Panics(t, func() { tb.Apply(0, 1, Closed, AppClose) })
+}
