@@ -1,0 +1,166 @@
+package sim
+
+// Result is what one run produces, for the simulator and (later) the real
+// kernel alike: a Summary of totals and a Series sampled at the scenario's
+// interval. Everything downstream of a run (tables, files, plots, tests)
+// reads only this.
+type Result struct {
+	Summary Summary
+	Series  Series
+}
+
+// Summary is the machine-readable outcome of a run, written as
+// summary.json. Times are seconds of virtual time (float64), counts are
+// connection attempts or sockets.
+type Summary struct {
+	Scenario  string  `json:"scenario"`
+	File      string  `json:"file"`
+	Seed      uint64  `json:"seed"`
+	DurationS float64 `json:"duration_s"`
+	Totals
+	// ProbesPerAlloc are quantiles of candidates probed per allocation.
+	ProbesPerAlloc Quantiles     `json:"probes_per_alloc"`
+	Hosts          []HostSummary `json:"hosts"`
+	// Domains are the conflict domains: for a host whose connect() shares
+	// ports across destinations, one per (local address, destination);
+	// otherwise one per local address.
+	Domains []DomainSummary `json:"domains"`
+	// MostLoaded indexes Domains: the domain with the highest peak
+	// occupancy (ties: lowest index). -1 when there are none.
+	MostLoaded int      `json:"most_loaded_domain"`
+	Analytic   Analytic `json:"analytic"`
+	// Events is the number of events the engine processed.
+	Events uint64 `json:"events"`
+}
+
+// Totals are counts shared by the run, each host and each domain.
+type Totals struct {
+	Attempts  uint64 `json:"attempts"`
+	Successes uint64 `json:"successes"`
+	// Failures counts failed attempts by errno name ("EADDRNOTAVAIL").
+	Failures map[string]uint64 `json:"failures"`
+	// FirstFailureS is the virtual time of the first failure, nil if none.
+	FirstFailureS *float64 `json:"first_failure_s"`
+	// PeakTimeWait and PeakPortsInUse are exact maxima over the run (taken
+	// at every transition, not only at samples).
+	PeakTimeWait   int `json:"peak_time_wait"`
+	PeakPortsInUse int `json:"peak_ports_in_use"`
+}
+
+// Quantiles of a distribution of integers.
+type Quantiles struct {
+	P50 int `json:"p50"`
+	P99 int `json:"p99"`
+	Max int `json:"max"`
+}
+
+// HostSummary is a host's totals and the settings the run used.
+type HostSummary struct {
+	Name string `json:"name"`
+	Totals
+	ProbesPerAlloc Quantiles `json:"probes_per_alloc"`
+	// TwOverflows counts sockets that skipped TIME_WAIT because
+	// tcp_max_tw_buckets was full (Linux TCPTIMEWAITOVERFLOW).
+	TwOverflows uint64       `json:"tw_overflows"`
+	Settings    HostSettings `json:"settings"`
+}
+
+// HostSettings echo the resolved profile, so a reader sees what was
+// modelled (for os: host, what was read from the machine).
+type HostSettings struct {
+	OS                   string            `json:"os"`
+	Source               string            `json:"source"`
+	PortRange            string            `json:"ip_local_port_range"`
+	ReservedPorts        string            `json:"ip_local_reserved_ports"`
+	UsablePorts          int               `json:"usable_ports"`
+	TimeWaitS            float64           `json:"time_wait_s"`
+	TimeWaitHypothetical bool              `json:"time_wait_hypothetical"`
+	ConnectSharesPort    bool              `json:"connect_shares_port"`
+	Allocator            string            `json:"allocator"`
+	TCPTwReuse           int               `json:"tcp_tw_reuse"`
+	TCPTimestamps        bool              `json:"tcp_timestamps"`
+	TCPMaxTwBuckets      int               `json:"tcp_max_tw_buckets"`
+	Sysctls              map[string]string `json:"sysctls,omitempty"`
+}
+
+// DomainSummary describes one conflict domain: the set of connections that
+// compete for the same ports.
+type DomainSummary struct {
+	Host        string `json:"host"`
+	Local       string `json:"local"`
+	Destination string `json:"destination"` // "ip:port", or "*" for a port-exclusive host
+	UsablePorts int    `json:"usable_ports"`
+	Totals
+	// MeanPortsInUse is the time average of ports held over the run.
+	MeanPortsInUse float64 `json:"mean_ports_in_use"`
+	// Steady is the same after a warm-up, the window the analytic
+	// (steady-state) figures describe; nil when the run is too short.
+	Steady   *Steady  `json:"steady"`
+	Analytic Analytic `json:"analytic"`
+}
+
+// Steady holds a domain's simulated figures measured after a warm-up of one
+// mean holding time, when the pool has filled as far as it will: a run that
+// starts empty needs that long before Little's law and Erlang B describe it.
+// It is reported only when the run lasts at least two mean holding times.
+type Steady struct {
+	// FromS is the warm-up: the start of the window, in seconds.
+	FromS    float64 `json:"from_s"`
+	Attempts uint64  `json:"attempts"`
+	Failures uint64  `json:"failures"`
+	Blocking float64 `json:"blocking"`
+	// MeanPortsInUse is the exact time average of ports held in the window.
+	MeanPortsInUse float64 `json:"mean_ports_in_use"`
+}
+
+// Analytic holds closed-form predictions for comparison with the simulated
+// figures (Little's law, Erlang B; see sim/analytic). They assume
+// stationary Poisson-like arrivals; Applicable says whether the scenario
+// meets that (constant or Poisson arrivals over the whole run).
+type Analytic struct {
+	Applicable bool `json:"applicable"`
+	// OfferedLoadErlangs is arrival rate x mean holding time (lifetime plus
+	// TIME_WAIT where the client closes first).
+	OfferedLoadErlangs float64 `json:"offered_load_erlangs"`
+	// ErlangBBlocking is B(usable ports, offered load).
+	ErlangBBlocking float64 `json:"erlang_b_blocking"`
+	// LittlesLawPorts is the expected mean number of ports held,
+	// rate x (1 - blocking) x mean holding time.
+	LittlesLawPorts float64 `json:"littles_law_ports"`
+	// FluidLimitRate is usable ports / mean holding time: the rate above
+	// which the pool cannot keep up, in connections per second.
+	FluidLimitRate float64 `json:"fluid_limit_rate"`
+}
+
+// Series holds one row per sample. Counters (Attempts, Successes, Failures)
+// count what happened during the interval ending at T; socket counts are
+// the state at T.
+type Series struct {
+	// Interval is the sample interval in seconds.
+	IntervalS float64 `json:"interval_s"`
+	Rows      []Row   `json:"rows"`
+	// Domain holds the most loaded domain's rows (same length as Rows), for
+	// the occupancy plot.
+	Domain []DomainRow `json:"domain_rows"`
+}
+
+// Row is one sample of the whole run.
+type Row struct {
+	TS          float64 `json:"t_s"`
+	Attempts    uint64  `json:"attempts"`
+	Successes   uint64  `json:"successes"`
+	Failures    uint64  `json:"failures"`
+	SynSent     int     `json:"syn_sent"`
+	Established int     `json:"established"`
+	Closing     int     `json:"closing"` // FIN_WAIT_1/2, CLOSE_WAIT, LAST_ACK
+	TimeWait    int     `json:"time_wait"`
+	PortsInUse  int     `json:"ports_in_use"`
+}
+
+// DomainRow is one sample of a single conflict domain.
+type DomainRow struct {
+	Established int    `json:"established"`
+	TimeWait    int    `json:"time_wait"`
+	Other       int    `json:"other"` // SYN_SENT and closing states
+	Failures    uint64 `json:"failures"`
+}

@@ -1,0 +1,463 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net/netip"
+
+	"github.com/portsim/portsim/alloc"
+	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/tcpstate"
+)
+
+// Event kinds.
+const (
+	kArrival     uint8 = iota // a workload's next connect(); ID = workload
+	kSynAck                   // SYN_SENT -> ESTABLISHED after one RTT; ID = connection
+	kClose                    // the holding time is over: someone closes; ID = connection
+	kFinAck                   // FIN_WAIT_1: our FIN acknowledged and the peer's FIN in; ID = connection
+	kLastAck                  // LAST_ACK: our FIN acknowledged; ID = connection
+	kTimeWaitEnd              // TIME_WAIT expired; ID = connection
+)
+
+// conn is one live connection: 12 bytes in a slab indexed by int32.
+type conn struct {
+	dom   int32 // index into model.doms
+	work  uint16
+	port  uint16
+	state tcpstate.State
+}
+
+// hostRun is a host during a run.
+type hostRun struct {
+	h         *scenarios.Host
+	tbl       *tcpstate.Table
+	twLane    LaneID
+	probes    []uint64 // histogram of probes per allocation, indexed by probes
+	peakTW    int
+	peakPorts int
+}
+
+// domRun is a conflict domain during a run, with its counters.
+type domRun struct {
+	host         int
+	dom          int32 // index in the host's table
+	d            *tcpstate.Domain
+	attempts     uint64
+	successes    uint64
+	fails        [4]uint64 // by alloc.Errno
+	firstFail    Time      // -1: none
+	peakTW       int
+	peakInUse    int
+	area         float64 // integral of InUse over time, socket-nanoseconds
+	last         Time
+	warm         Time    // end of the warm-up (one mean holding time)
+	ssArea       float64 // area after warm
+	ssAttempts   uint64  // attempts at or after warm
+	ssFailures   uint64
+	intervalFail uint64
+	rows         []DomainRow
+	rate         float64 // offered arrivals per second (analytic)
+	load         float64 // offered load in Erlangs (analytic)
+	applicable   bool
+}
+
+// integrate adds the occupancy since the last change to the time integral.
+func (d *domRun) integrate(now Time) {
+	n := float64(d.d.InUse)
+	d.area += n * float64(now-d.last)
+	if now > d.warm {
+		d.ssArea += n * float64(now-max(d.last, d.warm))
+	}
+	d.last = now
+}
+
+// workRun is a workload during a run.
+type workRun struct {
+	w        *scenarios.Workload
+	doms     []int32 // model.doms index per destination
+	rr       int     // round-robin position in doms
+	arr      *arrivals
+	hold     *holdSampler
+	holdLane LaneID // lane for a fixed holding time, -1 when it varies
+	rttLane  LaneID
+	closeRNG *rand.Rand
+	// cumulative close-side probabilities: client below pClient, server
+	// below pServer, RST above.
+	pClient, pServer float64
+	pure             closeSide // the only side when no draw is needed
+	mixed            bool
+}
+
+type closeSide uint8
+
+const (
+	closeClient closeSide = iota
+	closeServer
+	closeRST
+)
+
+// model is the whole simulated system during one run.
+type model struct {
+	eng   Engine
+	sc    *scenarios.Scenario
+	end   Time
+	hosts []*hostRun
+	doms  []*domRun
+	works []*workRun
+	conns []conn
+	free  []int32
+
+	totalTW, totalPorts int
+	peakTW, peakPorts   int
+
+	ivAttempts, ivSuccesses, ivFailures uint64
+	rows                                []Row
+	nextSample                          Time
+}
+
+// stream returns the random source of one model component, derived from
+// the scenario seed and the component's name, so adding a workload does not
+// change the draws of another (math/rand/v2 PCG; FNV-1a of the name as the
+// stream selector).
+func stream(seed uint64, name string) *rand.PCG {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.NewPCG(seed, h.Sum64())
+}
+
+// Run executes a scenario in virtual time on the calling goroutine and
+// returns its Result. The result depends only on the scenario (seed
+// included): no wall clock, no global randomness. Errors report a scenario
+// that the models cannot run faithfully (for example TIME_WAIT reuse, which
+// is not modelled yet) or an unknown allocator.
+func Run(s *scenarios.Scenario) (*Result, error) {
+	m, err := newModel(s)
+	if err != nil {
+		return nil, err
+	}
+	m.loop()
+	return m.result(), nil
+}
+
+func newModel(s *scenarios.Scenario) (*model, error) {
+	if s.Duration <= 0 || s.Sample <= 0 {
+		return nil, fmt.Errorf("sim: duration and sample must be > 0")
+	}
+	m := &model{sc: s, end: Time(s.Duration), nextSample: min(Time(s.Sample), Time(s.Duration))}
+	lanes := map[Time]LaneID{}
+	lane := func(d Time) LaneID {
+		if l, ok := lanes[d]; ok {
+			return l
+		}
+		l := m.eng.NewLane(d)
+		lanes[d] = l
+		return l
+	}
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		a, err := alloc.New(h.Profile.Allocator, alloc.Config{
+			Range: h.Profile.PortRange,
+			First: h.Profile.FirstPort,
+			Rand:  rand.New(stream(s.Seed, "host/"+h.Name+"/alloc")),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
+		}
+		tbl, err := tcpstate.NewTable(&h.Profile, h.Addresses, a)
+		if err != nil {
+			return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
+		}
+		m.hosts = append(m.hosts, &hostRun{
+			h:      h,
+			tbl:    tbl,
+			twLane: lane(Time(h.Profile.TimeWait)),
+			probes: make([]uint64, h.Profile.PortRange.Size()+1),
+		})
+	}
+	domIndex := map[[2]int]int32{} // (host, table domain) -> model.doms index
+	for i := range s.Workloads {
+		w := &s.Workloads[i]
+		hr := m.hosts[w.From]
+		if err := checkTwReuse(hr.h, w); err != nil {
+			return nil, err
+		}
+		l := indexOf(hr.h.Addresses, w.Source)
+		if l < 0 {
+			return nil, fmt.Errorf("sim: workload %s: source %v is not an address of host %s", w.Name, w.Source, hr.h.Name)
+		}
+		wr := &workRun{
+			w:        w,
+			arr:      newArrivals(w, stream(s.Seed, "workload/"+w.Name+"/arrival")),
+			hold:     newHoldSampler(w.Hold, stream(s.Seed, "workload/"+w.Name+"/hold")),
+			holdLane: -1,
+			rttLane:  lane(Time(w.RTT)),
+			closeRNG: rand.New(stream(s.Seed, "workload/"+w.Name+"/close")),
+			pClient:  w.Close.Client,
+			pServer:  w.Close.Client + w.Close.Server,
+		}
+		if w.Hold.Dist == scenarios.Fixed {
+			wr.holdLane = lane(Time(w.Hold.Value))
+		}
+		switch {
+		case w.Close.Client == 1:
+			wr.pure = closeClient
+		case w.Close.Server == 1:
+			wr.pure = closeServer
+		case w.Close.RST == 1:
+			wr.pure = closeRST
+		default:
+			wr.mixed = true
+		}
+		for _, dst := range w.To {
+			td, err := hr.tbl.Domain(l, dst)
+			if err != nil {
+				return nil, fmt.Errorf("sim: workload %s: %w", w.Name, err)
+			}
+			key := [2]int{w.From, int(td)}
+			gi, ok := domIndex[key]
+			if !ok {
+				gi = int32(len(m.doms))
+				domIndex[key] = gi
+				m.doms = append(m.doms, &domRun{host: w.From, dom: td, d: hr.tbl.Domains()[td], firstFail: -1, applicable: true})
+			}
+			wr.doms = append(wr.doms, gi)
+		}
+		m.works = append(m.works, wr)
+		if t, ok := wr.arr.next(); ok {
+			m.eng.At(t, kArrival, int32(i))
+		}
+	}
+	m.offeredLoad()
+	return m, nil
+}
+
+// checkTwReuse refuses scenarios in which Linux would let connect() take
+// over a TIME_WAIT 4-tuple (tcp_twsk_unique: tcp_tw_reuse 1, or 2 toward a
+// loopback peer, with TCP timestamps on, os-semantics.md §4.5): that rule
+// is not modelled yet, and ignoring it would overstate exhaustion.
+func checkTwReuse(h *scenarios.Host, w *scenarios.Workload) error {
+	p := &h.Profile
+	if !p.TCPTimestamps || p.TCPTwReuse == 0 || w.Close.Client == 0 {
+		return nil
+	}
+	for _, d := range w.To {
+		if p.TCPTwReuse == 1 || d.Addr().IsLoopback() || w.Source.IsLoopback() {
+			return fmt.Errorf("sim: host %s, workload %s: net.ipv4.tcp_tw_reuse=%d with tcp_timestamps on lets connect() reuse TIME_WAIT 4-tuples toward %v, which portsim does not model yet; set net.ipv4.tcp_tw_reuse to 0 (or net.ipv4.tcp_timestamps to 0) for this scenario",
+				h.Name, w.Name, p.TCPTwReuse, d)
+		}
+	}
+	return nil
+}
+
+func indexOf(addrs []netip.Addr, a netip.Addr) int {
+	for i, x := range addrs {
+		if x == a {
+			return i
+		}
+	}
+	return -1
+}
+
+// loop processes events in (time, sequence) order until the end of the run,
+// taking a sample row whenever the clock passes a sample time.
+func (m *model) loop() {
+	for {
+		ev, ok := m.eng.Next()
+		for m.nextSample <= m.end && (!ok || ev.T > m.nextSample) {
+			m.sample(m.nextSample)
+		}
+		if !ok || ev.T > m.end {
+			break
+		}
+		switch ev.Kind {
+		case kArrival:
+			m.arrival(ev.ID)
+		case kSynAck:
+			m.synAck(ev.ID)
+		case kClose:
+			m.close(ev.ID)
+		case kFinAck:
+			m.finAck(ev.ID)
+		case kLastAck:
+			m.step(ev.ID, tcpstate.RecvAck)
+		case kTimeWaitEnd:
+			m.step(ev.ID, tcpstate.TimeWaitTimeout)
+		}
+	}
+	for _, d := range m.doms {
+		d.integrate(m.end)
+	}
+}
+
+// arrival is one connect() by workload id: allocate a local port in the
+// destination's conflict domain, or count the errno.
+func (m *model) arrival(id int32) {
+	now := m.eng.Now()
+	wr := m.works[id]
+	gi := wr.doms[wr.rr]
+	if wr.rr++; wr.rr == len(wr.doms) {
+		wr.rr = 0
+	}
+	if t, ok := wr.arr.next(); ok {
+		m.eng.At(t, kArrival, id)
+	}
+	d := m.doms[gi]
+	hr := m.hosts[d.host]
+	d.integrate(now)
+	ports := hr.tbl.PortsInUse
+	r := hr.tbl.Connect(d.dom)
+	hr.probes[r.Probes]++
+	d.attempts++
+	m.ivAttempts++
+	steady := now >= d.warm
+	if steady {
+		d.ssAttempts++
+	}
+	if r.Err != alloc.OK {
+		if steady {
+			d.ssFailures++
+		}
+		d.fails[r.Err]++
+		d.intervalFail++
+		m.ivFailures++
+		if d.firstFail < 0 {
+			d.firstFail = now
+		}
+		return
+	}
+	d.successes++
+	m.ivSuccesses++
+	d.peakInUse = max(d.peakInUse, d.d.InUse)
+	if hr.tbl.PortsInUse != ports {
+		m.totalPorts++
+		hr.peakPorts = max(hr.peakPorts, hr.tbl.PortsInUse)
+		m.peakPorts = max(m.peakPorts, m.totalPorts)
+	}
+	c := m.newConn()
+	m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent}
+	m.eng.After(wr.rttLane, kSynAck, c)
+}
+
+func (m *model) newConn() int32 {
+	if n := len(m.free); n > 0 {
+		c := m.free[n-1]
+		m.free = m.free[:n-1]
+		return c
+	}
+	m.conns = append(m.conns, conn{})
+	return int32(len(m.conns) - 1)
+}
+
+// apply feeds one input to connection c and keeps the run's counters in
+// step; a connection that reaches CLOSED returns its slot.
+func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
+	cn := &m.conns[c]
+	d := m.doms[cn.dom]
+	hr := m.hosts[d.host]
+	d.integrate(m.eng.Now())
+	ports := hr.tbl.PortsInUse
+	cn.state = hr.tbl.Apply(d.dom, cn.port, cn.state, in)
+	if cn.state == tcpstate.Closed {
+		m.totalPorts -= ports - hr.tbl.PortsInUse
+		m.free = append(m.free, c)
+	}
+	return cn.state
+}
+
+// step applies one input; used for transitions with nothing to schedule.
+func (m *model) step(c int32, in tcpstate.Input) {
+	if in == tcpstate.TimeWaitTimeout {
+		m.totalTW--
+	}
+	m.apply(c, in)
+}
+
+// synAck completes the handshake and schedules the close after the
+// holding time.
+func (m *model) synAck(c int32) {
+	m.apply(c, tcpstate.RecvSynAck)
+	wr := m.works[m.conns[c].work]
+	if wr.holdLane >= 0 {
+		m.eng.After(wr.holdLane, kClose, c)
+		return
+	}
+	m.eng.At(m.eng.Now()+wr.hold.draw(), kClose, c)
+}
+
+// close ends the connection the way the workload says: the client closes
+// first (active close, FIN_WAIT_1 for one RTT), the server closes first
+// (CLOSE_WAIT, then LAST_ACK for one RTT, no client TIME_WAIT), or RST
+// (SO_LINGER 0: CLOSED at once).
+func (m *model) close(c int32) {
+	wr := m.works[m.conns[c].work]
+	side := wr.pure
+	if wr.mixed {
+		switch u := wr.closeRNG.Float64(); {
+		case u < wr.pClient:
+			side = closeClient
+		case u < wr.pServer:
+			side = closeServer
+		default:
+			side = closeRST
+		}
+	}
+	switch side {
+	case closeClient:
+		m.apply(c, tcpstate.AppClose)
+		m.eng.After(wr.rttLane, kFinAck, c)
+	case closeServer:
+		m.apply(c, tcpstate.RecvFin)
+		m.apply(c, tcpstate.AppClose)
+		m.eng.After(wr.rttLane, kLastAck, c)
+	default:
+		m.apply(c, tcpstate.AppAbort)
+	}
+}
+
+// finAck: the server acknowledged our FIN and, closing at once, sent its
+// own; the client passes FIN_WAIT_2 and enters TIME_WAIT, unless
+// tcp_max_tw_buckets is full.
+func (m *model) finAck(c int32) {
+	m.apply(c, tcpstate.RecvAck)
+	if m.apply(c, tcpstate.RecvFin) != tcpstate.TimeWait {
+		return
+	}
+	d := m.doms[m.conns[c].dom]
+	hr := m.hosts[d.host]
+	m.totalTW++
+	d.peakTW = max(d.peakTW, d.d.Count[tcpstate.TimeWait])
+	hr.peakTW = max(hr.peakTW, hr.tbl.Count[tcpstate.TimeWait])
+	m.peakTW = max(m.peakTW, m.totalTW)
+	m.eng.After(hr.twLane, kTimeWaitEnd, c)
+}
+
+// sample appends the rows for time t: interval counters since the last
+// row, socket counts now. The next sample time is advanced.
+func (m *model) sample(t Time) {
+	var row Row
+	row.TS = float64(t) / 1e9
+	row.Attempts, row.Successes, row.Failures = m.ivAttempts, m.ivSuccesses, m.ivFailures
+	m.ivAttempts, m.ivSuccesses, m.ivFailures = 0, 0, 0
+	for _, hr := range m.hosts {
+		cnt := &hr.tbl.Count
+		row.SynSent += cnt[tcpstate.SynSent]
+		row.Established += cnt[tcpstate.Established]
+		row.TimeWait += cnt[tcpstate.TimeWait]
+		row.Closing += cnt[tcpstate.FinWait1] + cnt[tcpstate.FinWait2] + cnt[tcpstate.Closing] +
+			cnt[tcpstate.CloseWait] + cnt[tcpstate.LastAck]
+	}
+	row.PortsInUse = m.totalPorts
+	m.rows = append(m.rows, row)
+	for _, d := range m.doms {
+		est, tw := d.d.Count[tcpstate.Established], d.d.Count[tcpstate.TimeWait]
+		d.rows = append(d.rows, DomainRow{Established: est, TimeWait: tw, Other: d.d.InUse - est - tw, Failures: d.intervalFail})
+		d.intervalFail = 0
+	}
+	if t == m.end {
+		m.nextSample = m.end + 1
+		return
+	}
+	m.nextSample = min(t+Time(m.sc.Sample), m.end)
+}

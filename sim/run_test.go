@@ -1,0 +1,319 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim/analytic"
+	"github.com/portsim/portsim/tcpstate"
+)
+
+// host returns a host with the named preset and optional sysctls.
+func host(t testing.TB, os string, sysctls map[string]string) scenarios.Host {
+	p, err := tcpstate.Preset(os)
+	require.NoError(t, err)
+	for k, v := range sysctls {
+		require.NoError(t, p.SetSysctl(k, v))
+	}
+	return scenarios.Host{Name: "client", OS: os, Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Profile: p}
+}
+
+// dests returns n destinations 203.0.113.10:8000, :8001, ...
+func dests(n int) []netip.AddrPort {
+	var d []netip.AddrPort
+	for i := range n {
+		d = append(d, netip.AddrPortFrom(netip.MustParseAddr("203.0.113.10"), uint16(8000+i)))
+	}
+	return d
+}
+
+// scenario builds a one-host, one-workload scenario.
+func scenario(h scenarios.Host, w scenarios.Workload, dur time.Duration) *scenarios.Scenario {
+	w.Name = "w"
+	w.Source = h.Addresses[0]
+	if w.Stop == 0 {
+		w.Stop = dur
+	}
+	if len(w.To) == 0 {
+		w.To = dests(1)
+	}
+	return &scenarios.Scenario{Name: "test", Seed: 1, Duration: dur, Sample: time.Second,
+		Hosts: []scenarios.Host{h}, Workloads: []scenarios.Workload{w}}
+}
+
+var clientClose = scenarios.CloseMix{Client: 1}
+
+// Constant-rate arrivals, zero hold time, active close, no reuse: every
+// port stays in TIME_WAIT for 60 s, so attempt N+1 (at N/rate) is the first
+// to fail — at exactly 28232 / 1000 s.
+func TestFirstFailureExactlyPortsOverRate(t *testing.T) {
+	for _, tc := range []struct {
+		os   string
+		rate float64
+		want float64
+	}{
+		{"linux", 1000, 28.232},
+		{"linux", 600, 28232.0 / 600},
+		{"macos", 1000, 16.384},
+		{"ns3", 100, 163.84},
+		{"freebsd", 2000, 27.768},
+	} {
+		t.Run(fmt.Sprintf("%s/%v", tc.os, tc.rate), func(t *testing.T) {
+			w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: tc.rate},
+				Hold: scenarios.Hold{Dist: scenarios.Fixed}, Close: clientClose}
+			res, err := Run(scenario(host(t, tc.os, nil), w, 200*time.Second))
+			require.NoError(t, err)
+			s := res.Summary
+			require.NotNil(t, s.FirstFailureS)
+			assert.InDelta(t, tc.want, *s.FirstFailureS, 1e-9)
+			assert.Equal(t, s.Hosts[0].Settings.UsablePorts, s.PeakPortsInUse)
+			assert.Greater(t, s.Failures["EADDRNOTAVAIL"], uint64(0))
+		})
+	}
+}
+
+// batchBlocking runs the scenario and returns the blocking probability
+// estimated by batch means after a warm-up: the mean over batches and the
+// half-width of its confidence interval at the given level (Student t with
+// batches-1 degrees of freedom).
+func batchBlocking(t *testing.T, s *scenarios.Scenario, warmup time.Duration, batches int, level float64) (mean, half float64, res *Result) {
+	res, err := Run(s)
+	require.NoError(t, err)
+	rows := res.Series.Rows
+	skip := int(warmup / s.Sample)
+	per := (len(rows) - skip) / batches
+	require.Greater(t, per, 0)
+	var xs []float64
+	for b := range batches {
+		var att, fail uint64
+		for _, r := range rows[skip+b*per : skip+(b+1)*per] {
+			att += r.Attempts
+			fail += r.Failures
+		}
+		xs = append(xs, float64(fail)/float64(att))
+	}
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean = sum / float64(batches)
+	for _, x := range xs {
+		sq += (x - mean) * (x - mean)
+	}
+	sd := math.Sqrt(sq / float64(batches-1))
+	tq := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(batches - 1)}.Quantile(0.5 + level/2)
+	return mean, tq * sd / math.Sqrt(float64(batches)), res
+}
+
+// With Poisson arrivals, exponential holding and active close, a conflict
+// domain is an M/G/N/N loss system: the blocking probability is Erlang B
+// (validation-and-security.md §2.1-2.2). The simulated blocking must fall in
+// its 99 % confidence interval (batch means, 20 batches).
+func TestErlangBAgreement(t *testing.T) {
+	for _, tc := range []struct {
+		ports  int
+		load   float64
+		hold   time.Duration // mean exponential hold; TIME_WAIT adds to it
+		tw     time.Duration
+		batch  time.Duration
+		warmup time.Duration
+	}{
+		{64, 64, time.Second, time.Second, 200 * time.Second, 20 * time.Second},
+		{1024, 1000, time.Second, time.Second, 200 * time.Second, 20 * time.Second},
+		{28232, 28232, time.Second, 60 * time.Second, 600 * time.Second, 600 * time.Second},
+	} {
+		t.Run(fmt.Sprintf("N=%d,A=%v", tc.ports, tc.load), func(t *testing.T) {
+			if testing.Short() && tc.ports > 10000 {
+				t.Skip("long Erlang run skipped in -short mode")
+			}
+			rng := fmt.Sprintf("32768 %d", 32768+tc.ports-1)
+			h := host(t, "freebsd", map[string]string{"net.ipv4.ip_local_port_range": rng})
+			h.Profile.TimeWait = tc.tw
+			holding := (tc.hold + tc.tw).Seconds()
+			w := scenarios.Workload{
+				Arrival: scenarios.Arrival{Process: scenarios.Poisson, Rate: tc.load / holding},
+				Hold:    scenarios.Hold{Dist: scenarios.Exponential, Mean: tc.hold},
+				Close:   clientClose,
+			}
+			const batches = 20
+			s := scenario(h, w, tc.warmup+batches*tc.batch)
+			mean, half, res := batchBlocking(t, s, tc.warmup, batches, 0.99)
+			want := analytic.ErlangB(tc.ports, tc.load)
+			t.Logf("simulated blocking %.6f ± %.6f (99%%), Erlang B %.6f", mean, half, want)
+			assert.InDelta(t, want, mean, half, "Erlang B outside the 99%% CI")
+			a := res.Summary.Analytic
+			assert.True(t, a.Applicable)
+			assert.InDelta(t, tc.load, a.OfferedLoadErlangs, 1e-6*tc.load)
+			assert.InDelta(t, want, a.ErlangBBlocking, 1e-12)
+		})
+	}
+}
+
+// meanOccupancy averages the most loaded domain's sockets over the rows
+// after the warm-up.
+func meanOccupancy(res *Result, skip int) float64 {
+	var sum float64
+	rows := res.Series.Domain[skip:]
+	for _, r := range rows {
+		sum += float64(r.Established + r.TimeWait + r.Other)
+	}
+	return sum / float64(len(rows))
+}
+
+// Below exhaustion the mean number of ports held equals rate x mean holding
+// time (Little's law), per state too: ESTABLISHED ~ rate x hold, TIME_WAIT ~
+// rate x 60 s.
+func TestLittlesLaw(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    scenarios.Workload
+	}{
+		{"poisson-exponential", scenarios.Workload{
+			Arrival: scenarios.Arrival{Process: scenarios.Poisson, Rate: 300},
+			Hold:    scenarios.Hold{Dist: scenarios.Exponential, Mean: 2 * time.Second},
+			Close:   clientClose, RTT: time.Millisecond}},
+		{"constant-fixed", scenarios.Workload{
+			Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 250},
+			Hold:    scenarios.Hold{Dist: scenarios.Fixed, Value: 5 * time.Second},
+			Close:   clientClose, RTT: 10 * time.Millisecond}},
+		{"lognormal-mixed-close", scenarios.Workload{
+			Arrival: scenarios.Arrival{Process: scenarios.Poisson, Rate: 400},
+			Hold:    scenarios.Hold{Dist: scenarios.Lognormal, Median: time.Second, Sigma: 1},
+			Close:   scenarios.CloseMix{Client: 0.7, Server: 0.2, RST: 0.1}, RTT: 5 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const warm = 300
+			res, err := Run(scenario(host(t, "linux", nil), tc.w, 2400*time.Second))
+			require.NoError(t, err)
+			require.Zero(t, res.Summary.Attempts-res.Summary.Successes, "run must stay below exhaustion")
+			want := res.Summary.Analytic.LittlesLawPorts
+			got := meanOccupancy(res, warm)
+			t.Logf("mean ports held %.1f (sampled), Little's law %.1f", got, want)
+			assert.InEpsilon(t, want, got, 0.01)
+			// The exact time average after the warm-up agrees too.
+			st := res.Summary.Domains[0].Steady
+			require.NotNil(t, st)
+			assert.InEpsilon(t, want, st.MeanPortsInUse, 0.01)
+			assert.Zero(t, st.Failures)
+		})
+	}
+}
+
+// The server closing first leaves no TIME_WAIT on the client, RST neither;
+// a client close does.
+func TestCloseSides(t *testing.T) {
+	for _, tc := range []struct {
+		close  scenarios.CloseMix
+		wantTW bool
+	}{
+		{scenarios.CloseMix{Client: 1}, true},
+		{scenarios.CloseMix{Server: 1}, false},
+		{scenarios.CloseMix{RST: 1}, false},
+	} {
+		w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 100},
+			Hold: scenarios.Hold{Dist: scenarios.Fixed, Value: 100 * time.Millisecond}, Close: tc.close, RTT: time.Millisecond}
+		res, err := Run(scenario(host(t, "linux", nil), w, 30*time.Second))
+		require.NoError(t, err)
+		if tc.wantTW {
+			// 100/s for 30 s, nothing expires within 60 s; a connection
+			// enters TIME_WAIT 102 ms after connect(), so the arrivals at
+			// t <= 29.898 s do: 2990 of them.
+			assert.Equal(t, 2990, res.Summary.PeakTimeWait, "%+v", tc.close)
+		} else {
+			assert.Zero(t, res.Summary.PeakTimeWait, "%+v", tc.close)
+			// ~ 100/s x (1 ms + 100 ms + 1 ms) sockets at once.
+			assert.LessOrEqual(t, res.Summary.PeakPortsInUse, 12)
+		}
+	}
+}
+
+// tcp_max_tw_buckets: past the cap a closing socket skips TIME_WAIT.
+func TestMaxTwBucketsOverflow(t *testing.T) {
+	h := host(t, "linux", map[string]string{"net.ipv4.tcp_max_tw_buckets": "500"})
+	w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 100},
+		Hold: scenarios.Hold{Dist: scenarios.Fixed}, Close: clientClose}
+	res, err := Run(scenario(h, w, 20*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, 500, res.Summary.PeakTimeWait)
+	assert.Equal(t, uint64(2000-500), res.Summary.Hosts[0].TwOverflows)
+	assert.False(t, res.Summary.Analytic.Applicable)
+}
+
+// connect() shares ports across destinations on Linux, not on macOS: ten
+// destinations multiply Linux's capacity, not macOS's.
+func TestSharingAcrossDestinations(t *testing.T) {
+	w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 2000},
+		Hold: scenarios.Hold{Dist: scenarios.Fixed}, Close: clientClose, To: dests(10)}
+	res, err := Run(scenario(host(t, "linux", nil), w, 50*time.Second))
+	require.NoError(t, err)
+	assert.Nil(t, res.Summary.FirstFailureS, "10 x 28232 ports outlast 100,000 connections")
+	assert.Len(t, res.Summary.Domains, 10)
+	assert.Equal(t, 10000, res.Summary.Domains[0].PeakPortsInUse)
+	// Distinct local ports: random starts spread ten sets of 10,000 ports
+	// over the range, so more than 10,000 but at most the range.
+	assert.Greater(t, res.Summary.PeakPortsInUse, 10000)
+	assert.LessOrEqual(t, res.Summary.PeakPortsInUse, 28232)
+
+	res, err = Run(scenario(host(t, "macos", nil), w, 50*time.Second))
+	require.NoError(t, err)
+	require.NotNil(t, res.Summary.FirstFailureS)
+	assert.InDelta(t, 16384.0/2000, *res.Summary.FirstFailureS, 1e-9)
+	assert.Len(t, res.Summary.Domains, 1)
+	assert.Equal(t, "*", res.Summary.Domains[0].Destination)
+}
+
+func TestTwReuseRefused(t *testing.T) {
+	h := host(t, "linux", map[string]string{"net.ipv4.tcp_tw_reuse": "1"})
+	w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 1},
+		Hold: scenarios.Hold{Dist: scenarios.Fixed}, Close: clientClose}
+	_, err := Run(scenario(h, w, 10*time.Second))
+	require.ErrorContains(t, err, "tcp_tw_reuse=1")
+	// Loopback-only reuse (the default, 2) toward a non-loopback peer is fine.
+	_, err = Run(scenario(host(t, "linux", nil), w, 10*time.Second))
+	require.NoError(t, err)
+}
+
+// Series rows add up to the totals, one row per sample.
+func TestSeriesConsistent(t *testing.T) {
+	w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Poisson, Rate: 700},
+		Hold: scenarios.Hold{Dist: scenarios.Exponential, Mean: 100 * time.Millisecond}, Close: clientClose, RTT: time.Millisecond}
+	s := scenario(host(t, "linux", nil), w, 90*time.Second+500*time.Millisecond)
+	res, err := Run(s)
+	require.NoError(t, err)
+	rows := res.Series.Rows
+	require.Len(t, rows, 91)
+	assert.Equal(t, 90.5, rows[90].TS)
+	var att, fail uint64
+	for _, r := range rows {
+		att += r.Attempts
+		fail += r.Failures
+	}
+	assert.Equal(t, res.Summary.Attempts, att)
+	assert.Equal(t, res.Summary.Attempts-res.Summary.Successes, fail)
+	assert.Len(t, res.Series.Domain, len(rows))
+	assert.Greater(t, fail, uint64(0))
+}
+
+func TestDeterministic(t *testing.T) {
+	w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Poisson, Rate: 800},
+		Hold:  scenarios.Hold{Dist: scenarios.Pareto, Scale: 50 * time.Millisecond, Shape: 1.5},
+		Close: scenarios.CloseMix{Client: 0.5, Server: 0.3, RST: 0.2}, RTT: 2 * time.Millisecond, To: dests(3)}
+	a, err := Run(scenario(host(t, "linux", nil), w, 60*time.Second))
+	require.NoError(t, err)
+	b, err := Run(scenario(host(t, "linux", nil), w, 60*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, a, b)
+	s := scenario(host(t, "linux", nil), w, 60*time.Second)
+	s.Seed = 2
+	c, err := Run(s)
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Summary.Attempts, c.Summary.Attempts)
+}

@@ -1,0 +1,237 @@
+package sim
+
+import (
+	"math"
+	"sort"
+
+	"github.com/portsim/portsim/alloc"
+	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim/analytic"
+	"github.com/portsim/portsim/tcpstate"
+)
+
+// offeredLoad computes each domain's analytic inputs: the arrival rate that
+// reaches it and the offered load in Erlangs, rate x mean holding time. A
+// connection holds its port for one RTT in SYN_SENT, the holding time, and
+// then one RTT plus TIME_WAIT when the client closes, one RTT (LAST_ACK)
+// when the server closes, nothing more after an RST. Erlang B applies when
+// arrivals are Poisson over the whole run and every blocked attempt is
+// dropped (validation-and-security.md §2.2), and when tcp_max_tw_buckets
+// cannot shorten TIME_WAIT.
+func (m *model) offeredLoad() {
+	expectedTW := make([]float64, len(m.hosts))
+	for _, wr := range m.works {
+		w := wr.w
+		h := m.hosts[w.From].h
+		mh, finite := meanHold(w.Hold)
+		rtt := w.RTT.Seconds()
+		tw := h.Profile.TimeWait.Seconds()
+		hold := rtt + mh + w.Close.Client*(rtt+tw) + w.Close.Server*rtt
+		rate := meanRate(w) / float64(len(w.To))
+		ok := finite && w.Arrival.Process == scenarios.Poisson && w.Start == 0 && w.Stop == m.sc.Duration
+		for _, gi := range wr.doms {
+			d := m.doms[gi]
+			d.rate += rate
+			if finite {
+				d.load += rate * hold
+			}
+			d.applicable = d.applicable && ok
+		}
+		expectedTW[w.From] += meanRate(w) * w.Close.Client * tw
+	}
+	for _, d := range m.doms {
+		d.warm = math.MaxInt64
+		if d.load > 0 {
+			d.warm = Time(math.Ceil(d.load / d.rate * 1e9))
+		}
+		cap := m.hosts[d.host].h.Profile.TCPMaxTwBuckets
+		if e := expectedTW[d.host]; cap != tcpstate.NoTwCap && e+5*math.Sqrt(e) >= float64(cap) {
+			d.applicable = false
+		}
+	}
+}
+
+// analyticFor returns the closed-form figures of one domain.
+func (m *model) analyticFor(d *domRun) Analytic {
+	n := m.hosts[d.host].tbl.UsablePorts()
+	a := Analytic{Applicable: d.applicable, OfferedLoadErlangs: d.load}
+	if d.load > 0 {
+		a.ErlangBBlocking = analytic.ErlangB(n, d.load)
+		a.LittlesLawPorts = d.load * (1 - a.ErlangBBlocking)
+		a.FluidLimitRate = float64(n) * d.rate / d.load
+	}
+	return a
+}
+
+// result assembles the Result after the loop.
+func (m *model) result() *Result {
+	s := m.sc
+	sum := Summary{
+		Scenario:   s.Name,
+		File:       s.File,
+		Seed:       s.Seed,
+		DurationS:  s.Duration.Seconds(),
+		MostLoaded: -1,
+		Events:     m.eng.Processed,
+	}
+	hostTotals := make([]Totals, len(m.hosts))
+	for i := range hostTotals {
+		hostTotals[i].Failures = map[string]uint64{}
+	}
+	sum.Failures = map[string]uint64{}
+	for i, d := range m.doms {
+		hr := m.hosts[d.host]
+		ds := DomainSummary{
+			Host:           hr.h.Name,
+			Local:          d.d.LocalAddr.String(),
+			Destination:    "*",
+			UsablePorts:    hr.tbl.UsablePorts(),
+			Totals:         d.totals(),
+			MeanPortsInUse: d.area / float64(m.end),
+			Steady:         m.steady(d),
+			Analytic:       m.analyticFor(d),
+		}
+		if d.d.Remote.IsValid() {
+			ds.Destination = d.d.Remote.String()
+		}
+		sum.Domains = append(sum.Domains, ds)
+		merge(&hostTotals[d.host], &ds.Totals)
+		merge(&sum.Totals, &ds.Totals)
+		if sum.MostLoaded < 0 || d.peakInUse > m.doms[sum.MostLoaded].peakInUse {
+			sum.MostLoaded = i
+		}
+	}
+	all := []uint64{}
+	for i, hr := range m.hosts {
+		t := hostTotals[i]
+		t.PeakTimeWait, t.PeakPortsInUse = hr.peakTW, hr.peakPorts
+		sum.Hosts = append(sum.Hosts, HostSummary{
+			Name:           hr.h.Name,
+			Totals:         t,
+			ProbesPerAlloc: quantiles(hr.probes),
+			TwOverflows:    hr.tbl.TwOverflows,
+			Settings:       settings(hr.h),
+		})
+		for len(all) < len(hr.probes) {
+			all = append(all, 0)
+		}
+		for p, n := range hr.probes {
+			all[p] += n
+		}
+	}
+	sum.PeakTimeWait, sum.PeakPortsInUse = m.peakTW, m.peakPorts
+	sum.ProbesPerAlloc = quantiles(all)
+	res := &Result{Summary: sum, Series: Series{IntervalS: s.Sample.Seconds(), Rows: m.rows}}
+	if sum.MostLoaded >= 0 {
+		res.Summary.Analytic = sum.Domains[sum.MostLoaded].Analytic
+		res.Series.Domain = m.doms[sum.MostLoaded].rows
+	}
+	return res
+}
+
+// steady returns the domain's figures after its warm-up, or nil when the
+// run is shorter than two warm-ups.
+func (m *model) steady(d *domRun) *Steady {
+	if d.warm > m.end/2 {
+		return nil
+	}
+	st := &Steady{
+		FromS:          float64(d.warm) / 1e9,
+		Attempts:       d.ssAttempts,
+		Failures:       d.ssFailures,
+		MeanPortsInUse: d.ssArea / float64(m.end-d.warm),
+	}
+	if st.Attempts > 0 {
+		st.Blocking = float64(st.Failures) / float64(st.Attempts)
+	}
+	return st
+}
+
+// totals returns the domain's counters as Totals.
+func (d *domRun) totals() Totals {
+	t := Totals{
+		Attempts:       d.attempts,
+		Successes:      d.successes,
+		Failures:       map[string]uint64{},
+		PeakTimeWait:   d.peakTW,
+		PeakPortsInUse: d.peakInUse,
+	}
+	for e, n := range d.fails {
+		if n > 0 {
+			t.Failures[alloc.Errno(e).String()] = n
+		}
+	}
+	if d.firstFail >= 0 {
+		f := float64(d.firstFail) / 1e9
+		t.FirstFailureS = &f
+	}
+	return t
+}
+
+// merge adds the counters of src to dst (peaks are set by the caller).
+func merge(dst, src *Totals) {
+	dst.Attempts += src.Attempts
+	dst.Successes += src.Successes
+	keys := make([]string, 0, len(src.Failures))
+	for k := range src.Failures {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dst.Failures[k] += src.Failures[k]
+	}
+	if src.FirstFailureS != nil && (dst.FirstFailureS == nil || *src.FirstFailureS < *dst.FirstFailureS) {
+		f := *src.FirstFailureS
+		dst.FirstFailureS = &f
+	}
+}
+
+// quantiles returns nearest-rank p50, p99 and the maximum of a histogram
+// indexed by value.
+func quantiles(h []uint64) Quantiles {
+	var n uint64
+	for _, c := range h {
+		n += c
+	}
+	if n == 0 {
+		return Quantiles{}
+	}
+	rank := func(q float64) uint64 { return uint64(math.Ceil(q * float64(n))) }
+	r50, r99 := rank(0.50), rank(0.99)
+	var q Quantiles
+	var cum uint64
+	for v, c := range h {
+		if c == 0 {
+			continue
+		}
+		if cum < r50 && cum+c >= r50 {
+			q.P50 = v
+		}
+		if cum < r99 && cum+c >= r99 {
+			q.P99 = v
+		}
+		cum += c
+		q.Max = v
+	}
+	return q
+}
+
+// settings echoes a host's resolved profile.
+func settings(h *scenarios.Host) HostSettings {
+	p := &h.Profile
+	return HostSettings{
+		OS:                   h.OS,
+		Source:               p.Source,
+		PortRange:            p.PortRange.String(),
+		ReservedPorts:        p.Reserved.String(),
+		UsablePorts:          p.UsablePorts(),
+		TimeWaitS:            p.TimeWait.Seconds(),
+		TimeWaitHypothetical: h.TimeWaitHypothetical,
+		ConnectSharesPort:    p.ConnectSharesPort,
+		Allocator:            p.Allocator,
+		TCPTwReuse:           p.TCPTwReuse,
+		TCPTimestamps:        p.TCPTimestamps,
+		TCPMaxTwBuckets:      p.TCPMaxTwBuckets,
+		Sysctls:              h.Sysctls,
+	}
+}
