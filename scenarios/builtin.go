@@ -1,0 +1,105 @@
+package scenarios
+
+import (
+	"embed"
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Default is the built-in scenario the CLI runs when none is named.
+const Default = "linux-burst"
+
+// builtinFS holds the built-in scenario library, one file per scenario,
+// named NAME.yaml.
+//
+//go:embed builtin/*.yaml
+var builtinFS embed.FS
+
+// Info describes a built-in scenario: the name Load accepts and the
+// one-line description of what the scenario shows.
+type Info struct {
+	Name, Description string
+}
+
+// Builtins lists the built-in scenarios sorted by name. It reads only the
+// descriptions, so it works even where a built-in cannot be loaded (the
+// "this-host" scenario needs /proc/sys).
+func Builtins() []Info {
+	entries, _ := fs.ReadDir(builtinFS, "builtin") // embedded: cannot fail
+	var out []Info
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok {
+			continue
+		}
+		src, _ := builtinFS.ReadFile("builtin/" + e.Name())
+		out = append(out, Info{Name: name, Description: description(src)})
+	}
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// description returns the top-level description of a scenario document, ""
+// if it has none.
+func description(src []byte) string {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil || len(f.Docs) == 0 || f.Docs[0] == nil {
+		return ""
+	}
+	m, ok := f.Docs[0].Body.(*ast.MappingNode)
+	if !ok {
+		return ""
+	}
+	mv := findKey(m, "description")
+	if mv == nil {
+		return ""
+	}
+	d := &decoder{}
+	s, _ := d.str(val{node: mv.Value})
+	return s
+}
+
+// Load reads a scenario by file path or built-in name and applies
+// overrides (see Parse). An existing file wins over a built-in of the same
+// name; a built-in's Scenario.File is "builtin:NAME". A name that is neither
+// is an *Error listing the built-ins, and so is a file that cannot be read.
+func Load(nameOrPath string, overrides []string) (*Scenario, error) {
+	fi, err := os.Stat(nameOrPath)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, &Error{File: nameOrPath, Msg: "is a directory, not a scenario file"}
+	case err == nil:
+		src, err := os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, &Error{File: nameOrPath, Msg: pathErrorText(err)}
+		}
+		return Parse(src, nameOrPath, overrides)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, &Error{File: nameOrPath, Msg: pathErrorText(err)}
+	}
+	names := make([]string, 0)
+	for _, b := range Builtins() {
+		if b.Name == nameOrPath {
+			src, _ := builtinFS.ReadFile("builtin/" + b.Name + ".yaml")
+			return Parse(src, "builtin:"+b.Name, overrides)
+		}
+		names = append(names, b.Name)
+	}
+	return nil, &Error{File: nameOrPath, Msg: "no such file or built-in scenario (built-ins: " + strings.Join(names, ", ") + ")"}
+}
+
+// pathErrorText is an *fs.PathError's reason without the path, which the
+// *Error already names.
+func pathErrorText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,784 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/portsim/portsim/tcpstate"
+)
+
+// Defaults for optional fields.
+const (
+	// DefaultSeed is the seed of a scenario that does not set one.
+	DefaultSeed = 1
+	// DefaultSample is the series interval of a scenario that does not set
+	// one (shortened to the run's duration for runs under a second).
+	DefaultSample = time.Second
+	// DefaultRTT is a workload's round-trip time when it does not set one.
+	DefaultRTT = time.Millisecond
+)
+
+// Parse reads a scenario from YAML source, applies command-line overrides
+// and validates it. file names the source in error messages and becomes
+// Scenario.File.
+//
+// The format is strict: unknown keys are errors, and so are fields that do
+// not belong to the chosen arrival process or holding-time distribution.
+// Times are Go durations with a unit ("100ms", "60s"); rates are connections
+// per second. A document looks like
+//
+//	name: linux-burst                # required
+//	description: one line            # optional
+//	seed: 1                          # optional, default 1
+//	duration: 120s                   # required, > 0
+//	sample: 1s                       # optional, default 1s, <= duration
+//	hosts:
+//	  - name: client
+//	    os: linux                    # a tcpstate preset, or "host"
+//	    addresses: [10.0.0.1]
+//	    sysctls:                     # optional, kernel spellings
+//	      net.ipv4.ip_local_port_range: "32768 60999"
+//	    time_wait: 60s               # optional what-if
+//	workloads:
+//	  - name: api
+//	    from: client                 # a host name
+//	    to: ["203.0.113.10:443"]     # ip:port destinations, round-robin
+//	    arrival: {process: poisson, rate: 600}
+//	    hold: {dist: exponential, mean: 100ms}
+//	    close: client                # or server, rst, {client: 0.9, rst: 0.1}
+//	    start: 0s                    # optional
+//	    stop: 60s                    # optional, default: the end of the run
+//	    rtt: 1ms                     # optional, default 1ms
+//	    source: 10.0.0.1             # optional, one of the host's addresses
+//
+// Arrival processes: constant {rate}, poisson {rate}, ramp {from, to},
+// onoff {rate, on, off}. Holding times: fixed {value}, exponential {mean},
+// lognormal {median, sigma}, pareto {scale, shape}. Anchors, aliases and
+// merge keys (<<: *base) may be used; YAML tags may not.
+//
+// overrides are --set PATH=VALUE strings, applied to the document before it
+// is decoded: PATH is dot-separated keys and list indexes
+// (workloads.0.arrival.rate; after "sysctls." the rest of the path is one
+// sysctl key, dots included), VALUE is a YAML scalar or flow value
+// (800, 30s, ["1.2.3.4:80"]). A missing final key, or missing mappings on
+// the way to it, are added; a list index must exist.
+//
+// Every error is an *Error.
+func Parse(src []byte, file string, overrides []string) (*Scenario, error) {
+	f, perr := parseYAML(file, src)
+	if perr != nil {
+		return nil, perr
+	}
+	d := &decoder{file: file, origin: map[ast.Node]string{}}
+	var root ast.Node
+	for _, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if root != nil {
+			return nil, d.fail(val{node: doc.Body}, "a scenario file holds one YAML document")
+		}
+		root = doc.Body
+	}
+	if root == nil {
+		if len(overrides) == 0 {
+			return nil, &Error{File: file, Msg: "the file is empty; a scenario needs name, duration, hosts and workloads"}
+		}
+		root = ast.Mapping(&token.Token{Position: &token.Position{}}, false)
+	}
+	// Anchors are collected first so that overrides can see what merge
+	// keys bring in; overrides add no anchors and keep the existing ones.
+	d.anchors = collectAnchors(root)
+	for _, o := range overrides {
+		if err := d.override(root, o); err != nil {
+			return nil, err
+		}
+	}
+	rv, err := d.child(val{}, root, "")
+	if err != nil {
+		return nil, err
+	}
+	return d.scenario(rv)
+}
+
+// Limits on input that goccy/go-yaml would take too long to parse.
+const (
+	// MaxSize is the largest scenario file Parse accepts, in bytes.
+	MaxSize = 1 << 20
+	// MaxNesting is how deep flow collections ([...] and {...}) may nest.
+	// A scenario needs fewer than ten levels; the YAML parser's time grows
+	// faster than linearly with depth (seconds for 20,000 levels).
+	MaxNesting = 64
+)
+
+// parseYAML parses src into an AST after checking MaxSize and MaxNesting.
+// Errors are *Error for file.
+func parseYAML(file string, src []byte) (*ast.File, *Error) {
+	if len(src) > MaxSize {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("%d bytes is more than the %d a scenario may have", len(src), MaxSize)}
+	}
+	tokens := lexer.Tokenize(string(src))
+	depth := 0
+	for _, tk := range tokens {
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			depth++
+		case token.SequenceEndType, token.MappingEndType:
+			depth--
+		}
+		if depth > MaxNesting {
+			e := &Error{File: file, Msg: fmt.Sprintf("YAML: [ and { nest more than %d deep", MaxNesting)}
+			if tk.Position != nil {
+				e.Line, e.Column = tk.Position.Line, tk.Position.Column
+			}
+			return nil, e
+		}
+	}
+	f, err := parser.Parse(tokens, 0)
+	if err != nil {
+		return nil, yamlError(file, err)
+	}
+	return f, nil
+}
+
+// yamlError turns a goccy/go-yaml error into a positioned *Error, keeping
+// only the message line (goccy's Error() adds a source excerpt).
+func yamlError(file string, err error) *Error {
+	e := &Error{File: file, Msg: err.Error()}
+	var ye interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if errors.As(err, &ye) {
+		e.Msg = ye.GetMessage()
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			e.Line, e.Column = tk.Position.Line, tk.Position.Column
+		}
+	}
+	e.Msg = "YAML: " + e.Msg
+	return e
+}
+
+// scenario decodes the top-level mapping.
+func (d *decoder) scenario(root val) (*Scenario, error) {
+	f, err := d.fields(root, "name", "description", "seed", "duration", "sample", "hosts", "workloads")
+	if err != nil {
+		return nil, err
+	}
+	s := &Scenario{File: d.file, Seed: DefaultSeed}
+	v, err := f.required("name", "every scenario has a name")
+	if err != nil {
+		return nil, err
+	}
+	if s.Name, err = d.nonEmpty(v); err != nil {
+		return nil, err
+	}
+	if v, ok := f.get("description"); ok {
+		if s.Description, err = d.str(v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := f.get("seed"); ok {
+		if s.Seed, err = d.uint64(v); err != nil {
+			return nil, err
+		}
+	}
+	if v, err = f.required("duration", "how long the run lasts, e.g. 120s"); err != nil {
+		return nil, err
+	}
+	if s.Duration, err = d.duration(v); err != nil {
+		return nil, err
+	}
+	if s.Duration <= 0 {
+		return nil, d.fail(v, "must be > 0, got %v", s.Duration)
+	}
+	s.Sample = min(DefaultSample, s.Duration)
+	if v, ok := f.get("sample"); ok {
+		if s.Sample, err = d.duration(v); err != nil {
+			return nil, err
+		}
+		if s.Sample <= 0 || s.Sample > s.Duration {
+			return nil, d.fail(v, "must be > 0 and at most the duration (%v), got %v", s.Duration, s.Sample)
+		}
+	}
+
+	if v, err = f.required("hosts", "list at least one host"); err != nil {
+		return nil, err
+	}
+	hosts, err := d.list(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(hosts) == 0 {
+		return nil, d.fail(v, "list at least one host")
+	}
+	for _, hv := range hosts {
+		h, err := d.host(hv)
+		if err != nil {
+			return nil, err
+		}
+		if j := slices.IndexFunc(s.Hosts, func(o Host) bool { return o.Name == h.Name }); j >= 0 {
+			return nil, d.fail(d.field(hv, "name"), "duplicate host name %q (hosts[%d] has it too)", h.Name, j)
+		}
+		s.Hosts = append(s.Hosts, h)
+	}
+
+	if v, err = f.required("workloads", "list at least one workload"); err != nil {
+		return nil, err
+	}
+	wls, err := d.list(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(wls) == 0 {
+		return nil, d.fail(v, "list at least one workload")
+	}
+	for _, wv := range wls {
+		w, err := d.workload(wv, s)
+		if err != nil {
+			return nil, err
+		}
+		if j := slices.IndexFunc(s.Workloads, func(o Workload) bool { return o.Name == w.Name }); j >= 0 {
+			return nil, d.fail(d.field(wv, "name"), "duplicate workload name %q (workloads[%d] has it too)", w.Name, j)
+		}
+		s.Workloads = append(s.Workloads, w)
+	}
+	return s, nil
+}
+
+// field returns the already-validated field name of mapping v, for errors
+// that are found after decoding (duplicates).
+func (d *decoder) field(v val, name string) val {
+	f, err := d.fields(v)
+	if err != nil {
+		return v
+	}
+	if fv, ok := f.get(name); ok {
+		return fv
+	}
+	return v
+}
+
+// nonEmpty decodes a string that must not be empty.
+func (d *decoder) nonEmpty(v val) (string, error) {
+	s, err := d.str(v)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(s) == "" {
+		return "", d.fail(v, "must not be empty")
+	}
+	return s, nil
+}
+
+// host decodes one entry of hosts.
+func (d *decoder) host(hv val) (Host, error) {
+	var h Host
+	f, err := d.fields(hv, "name", "os", "addresses", "sysctls", "time_wait")
+	if err != nil {
+		return h, err
+	}
+	v, err := f.required("name", "every host has a name")
+	if err != nil {
+		return h, err
+	}
+	if h.Name, err = d.nonEmpty(v); err != nil {
+		return h, err
+	}
+
+	osv, err := f.required("os", "one of "+strings.Join(tcpstate.PresetNames(), ", "))
+	if err != nil {
+		return h, err
+	}
+	if h.OS, err = d.str(osv); err != nil {
+		return h, err
+	}
+	if h.OS == tcpstate.HostPreset {
+		h.Profile, err = tcpstate.ReadHost(tcpstate.DefaultSysctlDir)
+	} else {
+		h.Profile, err = tcpstate.Preset(h.OS)
+	}
+	if err != nil {
+		return h, d.fail(osv, "%v", err)
+	}
+
+	if v, err = f.required("addresses", "list the host's IP addresses, e.g. [10.0.0.1]"); err != nil {
+		return h, err
+	}
+	addrs, err := d.list(v)
+	if err != nil {
+		return h, err
+	}
+	if len(addrs) == 0 {
+		return h, d.fail(v, "list at least one address")
+	}
+	for _, av := range addrs {
+		s, err := d.str(av)
+		if err != nil {
+			return h, err
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return h, d.fail(av, "%q is not an IP address", s)
+		}
+		if j := slices.Index(h.Addresses, a); j >= 0 {
+			return h, d.fail(av, "duplicate address %v (addresses[%d] has it too)", a, j)
+		}
+		h.Addresses = append(h.Addresses, a)
+	}
+
+	if v, ok := f.get("sysctls"); ok {
+		sf, err := d.fields(v)
+		if err != nil {
+			return h, err
+		}
+		h.Sysctls = map[string]string{}
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range sf.vals {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		for _, k := range keys {
+			kv, _ := sf.get(k)
+			text, err := d.scalarText(kv)
+			if err != nil {
+				return h, err
+			}
+			if err := h.Profile.SetSysctl(k, text); err != nil {
+				at := kv
+				if !slices.Contains(tcpstate.SysctlNames(), k) {
+					at = sf.keys[k]
+				}
+				return h, d.fail(at, "%v", err)
+			}
+			h.Sysctls[k] = text
+		}
+	}
+
+	if v, ok := f.get("time_wait"); ok {
+		tw, err := d.duration(v)
+		if err != nil {
+			return h, err
+		}
+		if tw <= 0 {
+			return h, d.fail(v, "must be > 0, got %v", tw)
+		}
+		h.TimeWaitHypothetical = h.Profile.TimeWaitFixed && tw != h.Profile.TimeWait
+		h.Profile.TimeWait = tw
+	}
+	return h, nil
+}
+
+// Arrival processes and holding-time distributions by their YAML names.
+var (
+	processes = map[string]ArrivalProcess{"constant": Constant, "poisson": Poisson, "ramp": Ramp, "onoff": OnOff}
+	dists     = map[string]HoldDist{"fixed": Fixed, "exponential": Exponential, "lognormal": Lognormal, "pareto": Pareto}
+)
+
+// workload decodes one entry of workloads; s has its hosts and duration.
+func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
+	w := Workload{RTT: DefaultRTT, Stop: s.Duration}
+	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source")
+	if err != nil {
+		return w, err
+	}
+	v, err := f.required("name", "every workload has a name")
+	if err != nil {
+		return w, err
+	}
+	if w.Name, err = d.nonEmpty(v); err != nil {
+		return w, err
+	}
+
+	fromv, err := f.required("from", "name the host that opens the connections")
+	if err != nil {
+		return w, err
+	}
+	from, err := d.str(fromv)
+	if err != nil {
+		return w, err
+	}
+	w.From = slices.IndexFunc(s.Hosts, func(h Host) bool { return h.Name == from })
+	if w.From < 0 {
+		names := make([]string, len(s.Hosts))
+		for i, h := range s.Hosts {
+			names[i] = h.Name
+		}
+		return w, d.fail(fromv, "no host named %q (hosts: %s)", from, strings.Join(names, ", "))
+	}
+	host := &s.Hosts[w.From]
+
+	if err := d.destinations(f, &w); err != nil {
+		return w, err
+	}
+	if err := d.source(f, &w, host); err != nil {
+		return w, err
+	}
+
+	if v, err = f.required("arrival", "e.g. {process: poisson, rate: 600}"); err != nil {
+		return w, err
+	}
+	if w.Arrival, err = d.arrival(v); err != nil {
+		return w, err
+	}
+	if v, err = f.required("hold", "e.g. {dist: exponential, mean: 100ms}"); err != nil {
+		return w, err
+	}
+	if w.Hold, err = d.hold(v); err != nil {
+		return w, err
+	}
+	if v, err = f.required("close", "client, server, rst, or weights such as {client: 0.9, rst: 0.1}"); err != nil {
+		return w, err
+	}
+	if w.Close, err = d.closeMix(v); err != nil {
+		return w, err
+	}
+
+	if v, ok := f.get("start"); ok {
+		if w.Start, err = d.duration(v); err != nil {
+			return w, err
+		}
+		if w.Start < 0 {
+			return w, d.fail(v, "must be >= 0, got %v", w.Start)
+		}
+	}
+	if v, ok := f.get("stop"); ok {
+		if w.Stop, err = d.duration(v); err != nil {
+			return w, err
+		}
+		if w.Stop > s.Duration {
+			return w, d.fail(v, "%v is after the end of the run (duration %v)", w.Stop, s.Duration)
+		}
+		if w.Stop <= w.Start {
+			return w, d.fail(v, "must be after start (%v), got %v", w.Start, w.Stop)
+		}
+	} else if w.Start >= w.Stop {
+		v, _ := f.get("start")
+		return w, d.fail(v, "must be before the end of the run (duration %v), got %v", s.Duration, w.Start)
+	}
+	if v, ok := f.get("rtt"); ok {
+		if w.RTT, err = d.duration(v); err != nil {
+			return w, err
+		}
+		if w.RTT < 0 {
+			return w, d.fail(v, "must be >= 0, got %v", w.RTT)
+		}
+	}
+	return w, nil
+}
+
+// destinations decodes a workload's to: one or more ip:port of one family.
+func (d *decoder) destinations(f *fields, w *Workload) error {
+	v, err := f.required("to", `list ip:port destinations, e.g. ["203.0.113.10:443"]`)
+	if err != nil {
+		return err
+	}
+	tos, err := d.list(v)
+	if err != nil {
+		return err
+	}
+	if len(tos) == 0 {
+		return d.fail(v, "list at least one ip:port destination")
+	}
+	for i, tv := range tos {
+		s, err := d.str(tv)
+		if err != nil {
+			return err
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return d.fail(tv, "%q is not ip:port (IPv6 as [::1]:80)", s)
+		}
+		if ap.Port() == 0 {
+			return d.fail(tv, "port must be 1..65535, got 0")
+		}
+		if i > 0 && ap.Addr().Is4() != w.To[0].Addr().Is4() {
+			return d.fail(tv, "%v is %s but %v is %s; a workload's destinations share one address family",
+				ap, family(ap.Addr()), w.To[0], family(w.To[0].Addr()))
+		}
+		w.To = append(w.To, ap)
+	}
+	return nil
+}
+
+// source decodes or defaults a workload's source address: one of the host's
+// addresses, of the destinations' family. The default is the host's first
+// address of that family.
+func (d *decoder) source(f *fields, w *Workload, h *Host) error {
+	want := family(w.To[0].Addr())
+	v, ok := f.get("source")
+	if !ok {
+		for _, a := range h.Addresses {
+			if family(a) == want {
+				w.Source = a
+				return nil
+			}
+		}
+		to, _ := f.get("to")
+		return d.fail(to, "host %q has no %s address to reach %v from (addresses: %s)", h.Name, want, w.To[0], addrList(h.Addresses))
+	}
+	s, err := d.str(v)
+	if err != nil {
+		return err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return d.fail(v, "%q is not an IP address", s)
+	}
+	if !slices.Contains(h.Addresses, a) {
+		return d.fail(v, "%v is not an address of host %q (addresses: %s)", a, h.Name, addrList(h.Addresses))
+	}
+	if family(a) != want {
+		return d.fail(v, "%v is %s but the destinations are %s", a, family(a), want)
+	}
+	w.Source = a
+	return nil
+}
+
+// family names an address's family.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// addrList formats addresses for messages.
+func addrList(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// arrival decodes an arrival process.
+func (d *decoder) arrival(v val) (Arrival, error) {
+	var a Arrival
+	f, err := d.fields(v, "process", "rate", "from", "to", "on", "off")
+	if err != nil {
+		return a, err
+	}
+	pv, err := f.required("process", "one of constant, poisson, ramp, onoff")
+	if err != nil {
+		return a, err
+	}
+	name, err := d.str(pv)
+	if err != nil {
+		return a, err
+	}
+	p, ok := processes[name]
+	if !ok {
+		return a, d.fail(pv, "unknown process %q (known: constant, poisson, ramp, onoff)", name)
+	}
+	a.Process = p
+	choice := "process " + name
+	switch p {
+	case Constant, Poisson:
+		if err := f.only(choice, "process", "rate"); err != nil {
+			return a, err
+		}
+		a.Rate, err = d.rate(f, choice, "rate")
+	case Ramp:
+		if err := f.only(choice, "process", "from", "to"); err != nil {
+			return a, err
+		}
+		if a.Rate, err = d.rampRate(f, choice, "from"); err != nil {
+			return a, err
+		}
+		if a.RateTo, err = d.rampRate(f, choice, "to"); err != nil {
+			return a, err
+		}
+		if a.Rate == 0 && a.RateTo == 0 {
+			to, _ := f.get("to")
+			return a, d.fail(to, "a ramp from 0 to 0 opens no connections; one end must be > 0")
+		}
+	case OnOff:
+		if err := f.only(choice, "process", "rate", "on", "off"); err != nil {
+			return a, err
+		}
+		if a.Rate, err = d.rate(f, choice, "rate"); err != nil {
+			return a, err
+		}
+		if a.On, err = d.positiveDuration(f, choice, "on", false); err != nil {
+			return a, err
+		}
+		a.Off, err = d.positiveDuration(f, choice, "off", true)
+	}
+	return a, err
+}
+
+// rate decodes a required rate in connections per second, > 0.
+func (d *decoder) rate(f *fields, choice, name string) (float64, error) {
+	v, err := f.required(name, choice+" needs "+name+" (connections per second)")
+	if err != nil {
+		return 0, err
+	}
+	x, err := d.number(v)
+	if err != nil {
+		return 0, err
+	}
+	if x <= 0 {
+		return 0, d.fail(v, "must be > 0, got %s", fmtNum(x))
+	}
+	return x, nil
+}
+
+// rampRate decodes a required ramp end in connections per second, >= 0.
+func (d *decoder) rampRate(f *fields, choice, name string) (float64, error) {
+	v, err := f.required(name, choice+" needs "+name+" (connections per second)")
+	if err != nil {
+		return 0, err
+	}
+	x, err := d.number(v)
+	if err != nil {
+		return 0, err
+	}
+	if x < 0 {
+		return 0, d.fail(v, "must be >= 0, got %s", fmtNum(x))
+	}
+	return x, nil
+}
+
+// positiveDuration decodes a required duration that must be > 0 (>= 0 when
+// zeroOK).
+func (d *decoder) positiveDuration(f *fields, choice, name string, zeroOK bool) (time.Duration, error) {
+	v, err := f.required(name, choice+" needs "+name+" (a duration such as 100ms)")
+	if err != nil {
+		return 0, err
+	}
+	t, err := d.duration(v)
+	if err != nil {
+		return 0, err
+	}
+	if t < 0 || t == 0 && !zeroOK {
+		op := ">"
+		if zeroOK {
+			op = ">="
+		}
+		return 0, d.fail(v, "must be %s 0, got %v", op, t)
+	}
+	return t, nil
+}
+
+// positive decodes a required finite number > 0.
+func (d *decoder) positive(f *fields, choice, name string) (float64, error) {
+	v, err := f.required(name, choice+" needs "+name)
+	if err != nil {
+		return 0, err
+	}
+	x, err := d.number(v)
+	if err != nil {
+		return 0, err
+	}
+	if x <= 0 {
+		return 0, d.fail(v, "must be > 0, got %s", fmtNum(x))
+	}
+	return x, nil
+}
+
+// hold decodes a holding-time distribution.
+func (d *decoder) hold(v val) (Hold, error) {
+	var h Hold
+	f, err := d.fields(v, "dist", "value", "mean", "median", "sigma", "scale", "shape")
+	if err != nil {
+		return h, err
+	}
+	dv, err := f.required("dist", "one of fixed, exponential, lognormal, pareto")
+	if err != nil {
+		return h, err
+	}
+	name, err := d.str(dv)
+	if err != nil {
+		return h, err
+	}
+	dist, ok := dists[name]
+	if !ok {
+		return h, d.fail(dv, "unknown dist %q (known: fixed, exponential, lognormal, pareto)", name)
+	}
+	h.Dist = dist
+	choice := "dist " + name
+	switch dist {
+	case Fixed:
+		if err = f.only(choice, "dist", "value"); err == nil {
+			h.Value, err = d.positiveDuration(f, choice, "value", true)
+		}
+	case Exponential:
+		if err = f.only(choice, "dist", "mean"); err == nil {
+			h.Mean, err = d.positiveDuration(f, choice, "mean", false)
+		}
+	case Lognormal:
+		if err = f.only(choice, "dist", "median", "sigma"); err == nil {
+			if h.Median, err = d.positiveDuration(f, choice, "median", false); err == nil {
+				h.Sigma, err = d.positive(f, choice, "sigma")
+			}
+		}
+	case Pareto:
+		if err = f.only(choice, "dist", "scale", "shape"); err == nil {
+			if h.Scale, err = d.positiveDuration(f, choice, "scale", false); err == nil {
+				h.Shape, err = d.positive(f, choice, "shape")
+			}
+		}
+	}
+	return h, err
+}
+
+// closeMix decodes close: a single way (client, server, rst) or weights.
+func (d *decoder) closeMix(v val) (CloseMix, error) {
+	var c CloseMix
+	if s, ok := v.node.(*ast.StringNode); ok {
+		switch s.Value {
+		case "client":
+			c.Client = 1
+		case "server":
+			c.Server = 1
+		case "rst":
+			c.RST = 1
+		default:
+			return c, d.fail(v, "must be client, server, rst or weights such as {client: 0.9, rst: 0.1}, got %q", s.Value)
+		}
+		return c, nil
+	}
+	if _, ok := v.node.(*ast.MappingNode); !ok {
+		return c, d.fail(v, "must be client, server, rst or weights such as {client: 0.9, rst: 0.1}, got %s", describe(v.node))
+	}
+	f, err := d.fields(v, "client", "server", "rst")
+	if err != nil {
+		return c, err
+	}
+	for _, w := range []struct {
+		name string
+		p    *float64
+	}{{"client", &c.Client}, {"server", &c.Server}, {"rst", &c.RST}} {
+		wv, ok := f.get(w.name)
+		if !ok {
+			continue
+		}
+		x, err := d.number(wv)
+		if err != nil {
+			return c, err
+		}
+		if x < 0 {
+			return c, d.fail(wv, "weights must be >= 0, got %s", fmtNum(x))
+		}
+		*w.p = x
+	}
+	sum := c.Client + c.Server + c.RST
+	if sum == 0 || math.IsInf(sum, 0) {
+		return c, d.fail(v, "weights must add up to a finite number > 0, got %s", fmtNum(sum))
+	}
+	c.Client, c.Server, c.RST = c.Client/sum, c.Server/sum, c.RST/sum
+	return c, nil
+}
