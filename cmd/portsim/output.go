@@ -1,0 +1,380 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim"
+)
+
+// marshalSummary encodes a summary as summary.json: indented by two
+// spaces, with a trailing newline. encoding/json sorts map keys and
+// formats floats the same way every time, so equal summaries give equal
+// bytes.
+func marshalSummary(s *sim.Summary) ([]byte, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding summary: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// seriesHeader is the first line of series.csv.
+var seriesHeader = []string{"t_s", "attempts", "successes", "failures", "syn_sent", "established", "closing", "time_wait", "ports_in_use"}
+
+// writeSeries writes the series as CSV, one row per sample.
+func writeSeries(w io.Writer, s *sim.Series) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(seriesHeader); err != nil {
+		return err
+	}
+	for _, r := range s.Rows {
+		rec := []string{
+			formatFloat(r.TS),
+			strconv.FormatUint(r.Attempts, 10),
+			strconv.FormatUint(r.Successes, 10),
+			strconv.FormatUint(r.Failures, 10),
+			strconv.Itoa(r.SynSent),
+			strconv.Itoa(r.Established),
+			strconv.Itoa(r.Closing),
+			strconv.Itoa(r.TimeWait),
+			strconv.Itoa(r.PortsInUse),
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writeSeriesFile writes series.csv at path.
+func writeSeriesFile(path string, s *sim.Series) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeSeries(f, s); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// formatFloat formats x with the fewest digits that read back exactly.
+func formatFloat(x float64) string {
+	return strconv.FormatFloat(x, 'f', -1, 64)
+}
+
+// seconds formats a time in seconds, e.g. "60s" or "12.5s".
+func seconds(x float64) string {
+	return formatFloat(x) + "s"
+}
+
+// millis formats a time in seconds rounded to the millisecond, e.g.
+// "47.015s".
+func millis(x float64) string {
+	return seconds(math.Round(x*1000) / 1000)
+}
+
+// renderTable renders a compact borderless table (column separators, a
+// line under the header, header names kept as written) with the given
+// rows; align sets the alignment of the first columns (default left).
+func renderTable(w io.Writer, header []string, rows [][]string, align ...tw.Align) error {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Symbols: tw.NewSymbols(tw.StyleASCII),
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenColumns: tw.On},
+			},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{Global: tw.AlignLeft, PerColumn: align}),
+	)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
+		return err
+	}
+	return t.Render()
+}
+
+// printRunTables prints the human-readable summary of a run: what ran, the
+// settings each host used, the results, the most loaded domain beside the
+// analytic estimates, and the files written.
+func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, files []string) error {
+	p := &printer{w: w}
+	p.printf("scenario  %s\n", sum.Scenario)
+	for _, line := range wrap(s.Description, 68) {
+		p.printf("          %s\n", line)
+	}
+	p.printf("file      %s\nseed      %d\nduration  %s\n", sum.File, sum.Seed, seconds(sum.DurationS))
+
+	p.section("Host settings")
+	header := []string{"setting"}
+	for _, h := range sum.Hosts {
+		header = append(header, h.Name)
+	}
+	settings := [][]string{
+		{"os"}, {"source"}, {"ip_local_port_range"}, {"ip_local_reserved_ports"},
+		{"usable ports"}, {"TIME_WAIT"}, {"connect() shares ports"}, {"allocator"},
+		{"tcp_tw_reuse"}, {"tcp_timestamps"}, {"tcp_max_tw_buckets"},
+	}
+	for _, h := range sum.Hosts {
+		hs := h.Settings
+		vals := []string{
+			hostOS(hs), hs.Source, hs.PortRange, orNone(hs.ReservedPorts),
+			strconv.Itoa(hs.UsablePorts), timeWait(hs), yesNo(hs.ConnectSharesPort), hs.Allocator,
+			strconv.Itoa(hs.TCPTwReuse), boolInt(hs.TCPTimestamps), twBuckets(hs.TCPMaxTwBuckets),
+		}
+		for i := range settings {
+			settings[i] = append(settings[i], vals[i])
+		}
+	}
+	p.table(header, settings)
+
+	p.section("Results")
+	header = []string{"metric"}
+	var cols []resultColumn
+	var overflows uint64
+	for _, h := range sum.Hosts {
+		header = append(header, h.Name)
+		cols = append(cols, resultColumn{h.Totals, h.ProbesPerAlloc, h.TwOverflows})
+		overflows += h.TwOverflows
+	}
+	header = append(header, "total")
+	cols = append(cols, resultColumn{sum.Totals, sum.ProbesPerAlloc, overflows})
+	p.table(header, resultRows(cols, overflows > 0), rightAligned(len(header))...)
+
+	if sum.MostLoaded >= 0 && sum.MostLoaded < len(sum.Domains) {
+		d := &sum.Domains[sum.MostLoaded]
+		p.section(fmt.Sprintf("Most loaded domain: %s, %s -> %s (%d usable ports)", d.Host, d.Local, d.Destination, d.UsablePorts))
+		p.domain(d)
+	}
+
+	p.section("Files written")
+	for _, f := range files {
+		p.printf("  %s\n", f)
+	}
+	return p.err
+}
+
+// printer writes sections and tables, keeping the first error.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *printer) section(title string) {
+	p.printf("\n%s\n", title)
+}
+
+func (p *printer) table(header []string, rows [][]string, align ...tw.Align) {
+	if p.err == nil {
+		p.err = renderTable(p.w, header, rows, align...)
+	}
+}
+
+// domain prints a domain's simulated figures beside the closed-form ones.
+// The analytic figures describe the steady state, so they are set beside
+// the figures measured after the warm-up (one mean holding time) when the
+// run was long enough to have one; the whole-run figures are shown too.
+func (p *printer) domain(d *sim.DomainSummary) {
+	a := d.Analytic
+	blocking := 0.0
+	if d.Attempts > 0 {
+		blocking = float64(failureCount(d.Failures)) / float64(d.Attempts)
+	}
+	header := []string{"metric", "whole run"}
+	align := []tw.Align{tw.AlignLeft, tw.AlignRight}
+	rows := [][]string{
+		{"blocking (failures / attempts)", fmt.Sprintf("%.3g", blocking)},
+		{"mean ports in use", fmt.Sprintf("%.1f", d.MeanPortsInUse)},
+		{"peak ports in use", strconv.Itoa(d.PeakPortsInUse)},
+	}
+	if d.Steady != nil {
+		header = append(header, fmt.Sprintf("after %s warm-up", millis(d.Steady.FromS)))
+		align = append(align, tw.AlignRight)
+		rows[0] = append(rows[0], fmt.Sprintf("%.3g", d.Steady.Blocking))
+		rows[1] = append(rows[1], fmt.Sprintf("%.1f", d.Steady.MeanPortsInUse))
+		rows[2] = append(rows[2], "")
+	}
+	if a.Applicable {
+		header = append(header, "analytic", "model")
+		align = append(align, tw.AlignRight, tw.AlignLeft)
+		rows[0] = append(rows[0], fmt.Sprintf("%.3g", a.ErlangBBlocking), "Erlang B")
+		rows[1] = append(rows[1], fmt.Sprintf("%.1f", a.LittlesLawPorts), "Little's law")
+		rows[2] = append(rows[2], "", "")
+		blank := make([]string, len(header)-3)
+		rows = append(rows,
+			append(append([]string{"offered load (Erlangs)"}, blank...), fmt.Sprintf("%.1f", a.OfferedLoadErlangs), "rate x mean holding time"),
+			append(append([]string{"fluid limit rate (conn/s)"}, blank...), fmt.Sprintf("%.1f", a.FluidLimitRate), "usable ports / mean holding time"))
+	}
+	p.table(header, rows, align...)
+	if !a.Applicable {
+		p.printf("(analytic estimates not applicable: Erlang B needs Poisson arrivals over the whole run, every blocked attempt dropped, and TIME_WAIT not cut short by tcp_max_tw_buckets)\n")
+	}
+	if d.Steady == nil {
+		p.printf("(no steady-state window: the run is shorter than two mean holding times)\n")
+	}
+}
+
+// resultColumn is one column of the results table: a host or the total.
+type resultColumn struct {
+	sim.Totals
+	probes      sim.Quantiles
+	twOverflows uint64
+}
+
+// resultRows turns the columns into metric rows. The TIME_WAIT overflow
+// row appears only when some host's tcp_max_tw_buckets overflowed.
+func resultRows(cols []resultColumn, withOverflows bool) [][]string {
+	rows := [][]string{
+		{"attempts"}, {"successes"}, {"failures"}, {"first failure"},
+		{"peak TIME_WAIT"}, {"peak ports in use"}, {"probes/alloc p50"}, {"probes/alloc p99"},
+		{"TIME_WAIT skipped (tcp_max_tw_buckets full)"},
+	}
+	for _, c := range cols {
+		first := "none"
+		if c.FirstFailureS != nil {
+			first = millis(*c.FirstFailureS)
+		}
+		vals := []string{
+			strconv.FormatUint(c.Attempts, 10),
+			strconv.FormatUint(c.Successes, 10),
+			failuresByErrno(c.Failures),
+			first,
+			strconv.Itoa(c.PeakTimeWait),
+			strconv.Itoa(c.PeakPortsInUse),
+			strconv.Itoa(c.probes.P50),
+			strconv.Itoa(c.probes.P99),
+			strconv.FormatUint(c.twOverflows, 10),
+		}
+		for i := range rows {
+			rows[i] = append(rows[i], vals[i])
+		}
+	}
+	if !withOverflows {
+		rows = rows[:len(rows)-1]
+	}
+	return rows
+}
+
+// rightAligned aligns the first column left and the other n-1 right.
+func rightAligned(n int) []tw.Align {
+	a := make([]tw.Align, n)
+	a[0] = tw.AlignLeft
+	for i := 1; i < n; i++ {
+		a[i] = tw.AlignRight
+	}
+	return a
+}
+
+// failuresByErrno formats failure counts as "EADDRNOTAVAIL 12, EAGAIN 3"
+// in errno order, or "0".
+func failuresByErrno(m map[string]uint64) string {
+	var parts []string
+	for _, errno := range slices.Sorted(maps.Keys(m)) {
+		if m[errno] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", errno, m[errno]))
+		}
+	}
+	if parts == nil {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// failureCount sums failures over errnos.
+func failureCount(m map[string]uint64) uint64 {
+	var n uint64
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
+
+// wrap breaks text into lines of at most width bytes at spaces (a longer
+// word gets a line of its own).
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func hostOS(hs sim.HostSettings) string {
+	if hs.OS == "host" {
+		return "host (settings read from this machine)"
+	}
+	return hs.OS
+}
+
+func timeWait(hs sim.HostSettings) string {
+	if hs.TimeWaitHypothetical {
+		return seconds(hs.TimeWaitS) + " (hypothetical)"
+	}
+	return seconds(hs.TimeWaitS)
+}
+
+func twBuckets(n int) string {
+	if n < 0 {
+		return "no cap"
+	}
+	return strconv.Itoa(n)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func boolInt(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

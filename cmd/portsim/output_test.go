@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim"
+)
+
+func TestPrintRunTables(t *testing.T) {
+	first := 12.3456
+	linux := sim.HostSettings{
+		OS: "linux", Source: "Linux 6.x", PortRange: "32768-60999", UsablePorts: 28232,
+		TimeWaitS: 30, TimeWaitHypothetical: true, ConnectSharesPort: true, Allocator: "random-start",
+		TCPTwReuse: 2, TCPTimestamps: true, TCPMaxTwBuckets: 100,
+	}
+	host := sim.HostSettings{
+		OS: "host", Source: "this machine: /proc/sys/net/ipv4", PortRange: "1024-65535",
+		ReservedPorts: "8080,9000-9010", UsablePorts: 64500, TimeWaitS: 60, Allocator: "random-start",
+		TCPMaxTwBuckets: -1,
+	}
+	sum := &sim.Summary{
+		Scenario: "two", File: "two.yaml", Seed: 3, DurationS: 90,
+		Totals: sim.Totals{
+			Attempts: 30, Successes: 20, FirstFailureS: &first,
+			Failures: map[string]uint64{"EAGAIN": 0, "EADDRNOTAVAIL": 10},
+		},
+		ProbesPerAlloc: sim.Quantiles{P50: 4, P99: 17},
+		Hosts: []sim.HostSummary{
+			{Name: "a", Totals: sim.Totals{Attempts: 10, Successes: 10}, Settings: linux, TwOverflows: 5},
+			{Name: "b", Totals: sim.Totals{Attempts: 20, Successes: 10, Failures: map[string]uint64{"EADDRNOTAVAIL": 10}}, Settings: host},
+		},
+		Domains: []sim.DomainSummary{{
+			Host: "b", Local: "10.0.0.2", Destination: "*", UsablePorts: 64500,
+			Totals:         sim.Totals{Attempts: 20, Failures: map[string]uint64{"EADDRNOTAVAIL": 10}},
+			MeanPortsInUse: 7.26,
+		}},
+		MostLoaded: 0,
+	}
+	s := &scenarios.Scenario{Name: "two", Description: "Two hosts."}
+	var out bytes.Buffer
+	require.NoError(t, printRunTables(&out, s, sum, []string{"d/summary.json"}))
+	got := out.String()
+	for _, want := range []string{
+		"scenario  two\n          Two hosts.\nfile      two.yaml\nseed      3\nduration  90s\n",
+		"30s (hypothetical)",
+		"host (settings read from this machine)",
+		"this machine: /proc/sys/net/ipv4",
+		"8080,9000-9010",
+		"no cap",
+		"EADDRNOTAVAIL 10",
+		"12.346s",
+		"TIME_WAIT skipped (tcp_max_tw_buckets full)",
+		"Most loaded domain: b, 10.0.0.2 -> * (64500 usable ports)",
+		"analytic estimates not applicable",
+		"7.3",
+		"d/summary.json",
+	} {
+		assert.Contains(t, got, want)
+	}
+	assert.NotContains(t, got, "EAGAIN", "zero counts are left out")
+	assert.NotContains(t, got, "| Erlang B", "no analytic column when it does not apply")
+}
