@@ -47,9 +47,13 @@ func failErrno(req *Request) Errno {
 // On failure Err is the request's Fail errno, Port is 0 and Probes is the
 // number of candidates examined, Range.Size() for a full scan.
 type Result struct {
-	Port   uint16
+	// Port is the chosen port, 0 on failure.
+	Port uint16
+	// Probes is the number of candidate ports examined, >= 1 on success and
+	// Range.Size() on failure.
 	Probes int
-	Err    Errno
+	// Err is OK or the request's Fail errno.
+	Err Errno
 }
 
 // Allocator chooses local ports. Implementations are not safe for concurrent

@@ -445,3 +445,12 @@ func FuzzAllocators(f *testing.F) {
 		}
 	})
 }
+
+// NumErrnos sizes arrays indexed by Errno: every value below it has a name.
+func TestNumErrnos(t *testing.T) {
+	var counts [NumErrnos]uint64
+	for e := range Errno(len(counts)) {
+		assert.NotContains(t, e.String(), "Errno(", "Errno %d has no name", e)
+	}
+	assert.Equal(t, "Errno(4)", NumErrnos.String())
+}

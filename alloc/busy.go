@@ -1,9 +1,6 @@
 package alloc
 
-import (
-	"fmt"
-	"math/bits"
-)
+import "fmt"
 
 // Busy is the view an allocator gets of which ports one request may NOT
 // take. What counts as busy depends on the socket path and OS model (ports
@@ -68,44 +65,15 @@ func (u *Union) Has(p int) bool {
 
 // NextFree returns the smallest q in [from, to] (clipped to 0..65535) that no
 // set of the union contains, or -1. It ORs the sets together one 64-bit word
-// at a time, so its cost is O(n·(to-from)/64), never per port.
+// at a time, so its cost is O(n·(to-from)/64), never per port. With no sets
+// every port is free, so it returns the clipped from (or -1 for an empty
+// span).
 func (u *Union) NextFree(from, to int) int {
-	switch u.n {
-	case 0:
+	if u.n == 0 {
 		if from, _, ok := clipSpan(from, to); ok {
 			return from
 		}
 		return -1
-	case 1:
-		return u.sets[0].NextClear(from, to)
 	}
-	from, to, ok := clipSpan(from, to)
-	if !ok {
-		return -1
-	}
-	i, last := from>>6, to>>6
-	// Free bits of the first word, with the bits below from dropped.
-	x := ^u.word(i) &^ (uint64(1)<<uint(from&63) - 1)
-	for {
-		if x != 0 {
-			if q := i<<6 | bits.TrailingZeros64(x); q <= to {
-				return q
-			}
-			return -1
-		}
-		if i >= last {
-			return -1
-		}
-		i++
-		x = ^u.word(i)
-	}
-}
-
-// word returns the OR of word i of every set; callers guarantee n >= 1.
-func (u *Union) word(i int) uint64 {
-	w := u.sets[0].words[i]
-	for _, s := range u.sets[1:u.n] {
-		w |= s.words[i]
-	}
-	return w
+	return scanWords(u.sets[:u.n], ^uint64(0), from, to)
 }

@@ -26,9 +26,12 @@ const (
 	// EAGAIN: Linux UDP autobind (connect()/sendto() on an unbound datagram
 	// socket, inet_autobind -> udp_lib_get_port) found no free port.
 	EAGAIN
+	// NumErrnos is the number of Errno values, OK included: the length of
+	// an array indexed by Errno (e.g. failure counters).
+	NumErrnos
 )
 
-var errnoNames = [...]string{
+var errnoNames = [NumErrnos]string{
 	OK:            "OK",
 	EADDRNOTAVAIL: "EADDRNOTAVAIL",
 	EADDRINUSE:    "EADDRINUSE",
@@ -38,7 +41,7 @@ var errnoNames = [...]string{
 // String returns the symbolic name, "OK", "EADDRNOTAVAIL", "EADDRINUSE" or
 // "EAGAIN"; an unknown value prints as "Errno(N)".
 func (e Errno) String() string {
-	if int(e) < len(errnoNames) {
+	if e < NumErrnos {
 		return errnoNames[e]
 	}
 	return "Errno(" + strconv.Itoa(int(e)) + ")"

@@ -1,6 +1,7 @@
 package alloc
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,6 +22,21 @@ const NumPorts = MaxPort + 1
 // handed out.
 type Range struct{ Low, High uint16 }
 
+// RangeError is the error of ParseRange and Range.Validate. Error names the
+// range, "alloc: port range 61000-32768: low 61000 is above high 32768"; Err
+// alone, "low 61000 is above high 32768", suits a caller that already shows
+// the setting and its value (a scenario's file:line:column: field: error).
+type RangeError struct {
+	Range string // LOW-HIGH, or the quoted text ParseRange could not read
+	Err   error  // what is wrong with it
+}
+
+// Error returns "alloc: port range RANGE: ERR".
+func (e *RangeError) Error() string { return "alloc: port range " + e.Range + ": " + e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *RangeError) Unwrap() error { return e.Err }
+
 // ParseRange parses the kernel's text form of ip_local_port_range: two decimal
 // numbers "LOW HIGH" separated by any run of whitespace (the kernel prints a
 // tab, e.g. "32768\t60999\n"; leading and trailing whitespace, including the
@@ -37,15 +53,15 @@ type Range struct{ Low, High uint16 }
 func ParseRange(s string) (Range, error) {
 	f := strings.Fields(s)
 	if len(f) != 2 {
-		return Range{}, fmt.Errorf("alloc: port range %q: want two numbers \"LOW HIGH\", got %d field(s)", s, len(f))
+		return Range{}, &RangeError{Range: strconv.Quote(s), Err: fmt.Errorf("want two numbers \"LOW HIGH\", got %d field(s)", len(f))}
 	}
 	low, err := parsePort(f[0])
 	if err != nil {
-		return Range{}, fmt.Errorf("alloc: port range %q: low: %w", s, err)
+		return Range{}, &RangeError{Range: strconv.Quote(s), Err: fmt.Errorf("low: %w", err)}
 	}
 	high, err := parsePort(f[1])
 	if err != nil {
-		return Range{}, fmt.Errorf("alloc: port range %q: high: %w", s, err)
+		return Range{}, &RangeError{Range: strconv.Quote(s), Err: fmt.Errorf("high: %w", err)}
 	}
 	r := Range{Low: uint16(low), High: uint16(high)}
 	if err := r.Validate(); err != nil {
@@ -64,10 +80,10 @@ func ParseRange(s string) (Range, error) {
 // The error says what is wrong, e.g. "low 61000 is above high 32768".
 func (r Range) Validate() error {
 	if r.Low == 0 {
-		return fmt.Errorf("alloc: port range %s: low 0 is below 1 (port 0 means \"any port\" and cannot be allocated)", r)
+		return &RangeError{Range: r.String(), Err: errors.New("low 0 is below 1 (port 0 means \"any port\" and cannot be allocated)")}
 	}
 	if r.Low > r.High {
-		return fmt.Errorf("alloc: port range %s: low %d is above high %d", r, r.Low, r.High)
+		return &RangeError{Range: r.String(), Err: fmt.Errorf("low %d is above high %d", r.Low, r.High)}
 	}
 	return nil
 }

@@ -94,13 +94,13 @@ func (s *PortSet) CountIn(r Range) int {
 // It examines 64 ports per step (math/bits.TrailingZeros64 on the inverted
 // word).
 func (s *PortSet) NextClear(from, to int) int {
-	return scanWords(&s.words, ^uint64(0), from, to)
+	return scanWords([]*PortSet{s}, ^uint64(0), from, to)
 }
 
 // NextSet returns the smallest member q of the set with from <= q <= to, or
 // -1 if there is none. Same clipping and cost as NextClear.
 func (s *PortSet) NextSet(from, to int) int {
-	return scanWords(&s.words, 0, from, to)
+	return scanWords([]*PortSet{s}, 0, from, to)
 }
 
 // NextFree is NextClear under the Busy interface's name, so a single *PortSet
@@ -212,17 +212,19 @@ func forWords(lo, hi int, fn func(i int, mask uint64)) {
 }
 
 // scanWords returns the smallest port q in [from, to] (clipped to
-// 0..MaxPort) whose bit in w, after XOR with invert, is 1; -1 if none. With
-// invert = all ones it finds clear bits, with 0 set bits. One word is
-// examined per iteration, so the cost is O((to-from)/64).
-func scanWords(w *[numWords]uint64, invert uint64, from, to int) int {
+// 0..MaxPort) whose bit in the OR of sets, XORed with invert, is 1; -1 if
+// none. With invert = all ones it finds ports no set holds (NextClear,
+// Union.NextFree), with 0 ports some set holds (NextSet). sets must not be
+// empty. One word of each set is read per iteration, so the cost is
+// O(len(sets)·(to-from)/64). It is the package's one word-at-a-time scan.
+func scanWords(sets []*PortSet, invert uint64, from, to int) int {
 	from, to, ok := clipSpan(from, to)
 	if !ok {
 		return -1
 	}
 	i, last := from>>6, to>>6
 	// Drop the bits below from in the first word.
-	x := (w[i] ^ invert) &^ (uint64(1)<<uint(from&63) - 1)
+	x := (orWord(sets, i) ^ invert) &^ (uint64(1)<<uint(from&63) - 1)
 	for {
 		if x != 0 {
 			if q := i<<6 | bits.TrailingZeros64(x); q <= to {
@@ -234,8 +236,17 @@ func scanWords(w *[numWords]uint64, invert uint64, from, to int) int {
 			return -1
 		}
 		i++
-		x = w[i] ^ invert
+		x = orWord(sets, i) ^ invert
 	}
+}
+
+// orWord returns the OR of word i of every set; sets must not be empty.
+func orWord(sets []*PortSet, i int) uint64 {
+	w := sets[0].words[i]
+	for _, s := range sets[1:] {
+		w |= s.words[i]
+	}
+	return w
 }
 
 // clipSpan intersects [from, to] with 0..MaxPort and reports whether the

@@ -1,6 +1,7 @@
 package tcpstate
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,4 +116,38 @@ func TestReadHostReal(t *testing.T) {
 	p, err := ReadHost(DefaultSysctlDir)
 	require.NoError(t, err)
 	assert.Equal(t, strings.Join(strings.Fields(string(b)), "-"), p.PortRange.String())
+}
+
+// ns-3's counter starts at the range's low end and is pre-incremented, so a
+// narrowed range starts at its Low+1; other presets keep FirstPort 0 (Low).
+func TestFirstPortFollowsRange(t *testing.T) {
+	for _, tc := range []struct {
+		os, rng string
+		want    int
+	}{
+		{"ns3", "40000 40009", 40001},
+		{"ns3", "40000 40000", 40000},
+		{"ns3", "1024 65535", 1025},
+		{"macos", "40000 40009", 0},
+	} {
+		p, err := Preset(tc.os)
+		require.NoError(t, err)
+		require.NoError(t, p.SetSysctl("net.ipv4.ip_local_port_range", tc.rng))
+		assert.Equal(t, tc.want, p.FirstPort, "%s %s", tc.os, tc.rng)
+	}
+}
+
+func TestSysctlNames(t *testing.T) {
+	assert.Equal(t, []string{
+		"net.ipv4.ip_local_port_range",
+		"net.ipv4.ip_local_reserved_ports",
+		"net.ipv4.tcp_max_tw_buckets",
+		"net.ipv4.tcp_timestamps",
+		"net.ipv4.tcp_tw_reuse",
+	}, SysctlNames())
+	for _, n := range SysctlNames() {
+		p, err := Preset("linux")
+		require.NoError(t, err)
+		assert.NotContains(t, fmt.Sprint(p.SetSysctl(n, "")), "unknown sysctl", n)
+	}
 }

@@ -16,68 +16,90 @@ import (
 // long as the 4-tuple is unique (Linux __inet_hash_connect with
 // __inet_check_established; FreeBSD in_pcb_lport_dest), a domain is one
 // (local address, destination address, destination port) 3-tuple and holds
-// a bitset of the ports in use toward it, TIME_WAIT included. Where
-// connect() takes a port no other socket uses (XNU in_pcbbind, Windows
-// without SO_REUSE_UNICASTPORT, ns-3 LookupPortLocal), a domain is a whole
-// local address. Either way "is port p usable" is one bit test, and finding
-// the next usable port is word-at-a-time (alloc.Union).
+// a bitset of the ports in use toward it, TIME_WAIT included.
+//
+// Where connect() takes a port no other socket uses, a domain is every
+// local address of one address family: the implicit bind runs before the
+// source address is chosen, so a port held on any address of the host is
+// taken for all of them. XNU tcp_connect calls in_pcbbind with inp_laddr
+// still INADDR_ANY, whose wildcard in_pcblookup_local matches a PCB on any
+// address (os-semantics.md §6.1); ns-3 LookupPortLocal matches an endpoint
+// of any address in the family's demux (§8.2); Windows keeps one
+// wildcard-port pool across local addresses per IP version (§0 item 7,
+// §6.2).
+//
+// Either way "is port p usable" is one bit test, and finding the next usable
+// port is word-at-a-time (alloc.Union).
 //
 // A Table never reads a clock or schedules anything: the caller tells it
 // what happened (Connect, Apply) and it returns the new state.
 type Table struct {
-	prof    *Profile
-	alloc   alloc.Allocator
-	shares  bool
-	locals  []*local
-	domains []*Domain
-	index   map[domainKey]int32
+	prof     *Profile
+	alloc    alloc.Allocator
+	shares   bool
+	reserved *alloc.PortSet // prof.Reserved, or nil when it is empty
+	locals   []netip.Addr   // the host's addresses, as given
+	poolOf   []int          // pool index of each local address
+	pools    []*pool
+	domains  []*Domain
+	index    map[domainKey]int32
 
 	// Count is the number of sockets in each state, over all domains.
+	// Count[Closed] is always 0: a closed socket is gone.
 	Count [NumStates]int
 	// PortsInUse is the number of distinct (local address, port) pairs held
-	// by at least one socket.
+	// by at least one socket. On a port-exclusive host, where a domain
+	// spans several addresses, each held port counts once.
 	PortsInUse int
 	// TwOverflows counts sockets that skipped TIME_WAIT because
 	// tcp_max_tw_buckets was reached (Linux TCPTIMEWAITOVERFLOW).
 	TwOverflows uint64
 }
 
-type local struct {
-	addr  netip.Addr
-	refs  []uint32      // sockets holding each port, indexed by port
-	used  alloc.PortSet // ports with refs > 0
-	inUse int
+// pool is what a set of domains shares on one local address (or, on a
+// port-exclusive host, one address family): how many sockets hold each
+// port.
+type pool struct {
+	addr netip.Addr    // the local address, or the family's unspecified address
+	refs []uint32      // sockets holding each port, indexed by port
+	used alloc.PortSet // ports with refs > 0
 }
 
 type domainKey struct {
-	local  int
+	pool   int
 	remote netip.AddrPort
 }
 
-// Domain is one conflict domain of a Table.
+// Domain is one conflict domain of a Table: the sockets that compete for
+// the same local ports.
 type Domain struct {
-	// Local indexes the table's local addresses.
-	Local int
-	// LocalAddr is that address.
+	// LocalAddr is the local address of the domain's sockets. For a
+	// port-exclusive host with several addresses of the family it is the
+	// unspecified address (0.0.0.0 or ::), as netstat shows a wildcard.
 	LocalAddr netip.Addr
 	// Remote is the destination, or the zero AddrPort for a port-exclusive
 	// host where every destination competes for the same ports.
 	Remote netip.AddrPort
-	// Count is the number of sockets of this domain in each state.
+	// Count is the number of sockets of this domain in each state
+	// (Count[Closed] is always 0).
 	Count [NumStates]int
 	// InUse is the number of sockets holding a port (all states but
-	// CLOSED); for a port-exclusive host it equals the distinct ports held
-	// on the local address.
+	// CLOSED); for a port-exclusive host it equals the distinct ports held.
 	InUse int
 
-	own  alloc.PortSet // ports held toward Remote (sharing hosts only)
-	busy alloc.Union
-	req  alloc.Request
+	pool      int
+	localPeer bool          // Remote is 127.0.0.1, ::1 or one of the host's addresses
+	own       alloc.PortSet // ports held toward Remote (sharing hosts only)
+	busy      alloc.Union
+	req       alloc.Request
 }
 
 // NewTable returns an empty table for a host with profile p, local
-// addresses locals (at least one) and the connect() allocator a. The
-// profile is referenced, not copied; it must not change during the run.
+// addresses locals (at least one, all valid) and the connect() allocator a.
+// The profile is referenced, not copied; it must not change during the run.
+//
+// Errors: no local address, an invalid address, or an invalid
+// p.PortRange.
 func NewTable(p *Profile, locals []netip.Addr, a alloc.Allocator) (*Table, error) {
 	if len(locals) == 0 {
 		return nil, fmt.Errorf("tcpstate: a host needs at least one local address")
@@ -86,38 +108,96 @@ func NewTable(p *Profile, locals []netip.Addr, a alloc.Allocator) (*Table, error
 		return nil, fmt.Errorf("tcpstate: %w", err)
 	}
 	t := &Table{prof: p, alloc: a, shares: p.ConnectSharesPort, index: map[domainKey]int32{}}
+	if p.Reserved.Len() > 0 {
+		t.reserved = &p.Reserved
+	}
+	t.locals = append([]netip.Addr(nil), locals...)
+	family := map[bool]int{} // Is4 -> pool, port-exclusive hosts
 	for _, addr := range locals {
-		t.locals = append(t.locals, &local{addr: addr, refs: make([]uint32, 1<<16)})
+		if !addr.IsValid() {
+			return nil, fmt.Errorf("tcpstate: invalid local address %v", addr)
+		}
+		if t.shares {
+			t.poolOf = append(t.poolOf, t.newPool(addr))
+			continue
+		}
+		v4 := addr.Unmap().Is4()
+		i, ok := family[v4]
+		if !ok {
+			i = t.newPool(addr)
+			family[v4] = i
+		} else if v4 {
+			t.pools[i].addr = netip.IPv4Unspecified()
+		} else {
+			t.pools[i].addr = netip.IPv6Unspecified()
+		}
+		t.poolOf = append(t.poolOf, i)
 	}
 	return t, nil
 }
 
+func (t *Table) newPool(addr netip.Addr) int {
+	t.pools = append(t.pools, &pool{addr: addr, refs: make([]uint32, alloc.NumPorts)})
+	return len(t.pools) - 1
+}
+
 // Domain returns the index of the conflict domain of connections from local
-// address index l to remote, creating it on first use. Call it while setting
-// up a run, not per connection (it uses a map).
+// address index l (into the addresses given to NewTable) to remote,
+// creating it on first use. On a port-exclusive host every destination, and
+// every address of l's family, maps to the same domain. Call it while
+// setting up a run, not per connection (it uses a map). The error reports an
+// l out of range.
 func (t *Table) Domain(l int, remote netip.AddrPort) (int32, error) {
-	if l < 0 || l >= len(t.locals) {
+	if l < 0 || l >= len(t.poolOf) {
 		return 0, fmt.Errorf("tcpstate: local address index %d out of range", l)
 	}
-	key := domainKey{local: l}
+	key := domainKey{pool: t.poolOf[l]}
 	if t.shares {
 		key.remote = remote
 	}
 	if d, ok := t.index[key]; ok {
 		return d, nil
 	}
-	loc := t.locals[l]
-	d := &Domain{Local: l, LocalAddr: loc.addr, Remote: key.remote}
-	d.req = alloc.Request{Local: loc.addr, Remote: remote, Fail: alloc.EADDRNOTAVAIL}
+	pl := t.pools[key.pool]
+	d := &Domain{LocalAddr: pl.addr, Remote: key.remote, pool: key.pool}
+	d.req = alloc.Request{Local: pl.addr, Remote: key.remote, Fail: alloc.EADDRNOTAVAIL}
 	if t.shares {
-		d.busy = alloc.NewUnion(&t.prof.Reserved, &d.own)
+		d.busy = alloc.NewUnion(t.reserved, &d.own)
+		d.localPeer = t.isLocal(remote.Addr())
 	} else {
-		d.busy = alloc.NewUnion(&t.prof.Reserved, &loc.used)
+		d.busy = alloc.NewUnion(t.reserved, &pl.used)
 	}
 	t.domains = append(t.domains, d)
 	i := int32(len(t.domains) - 1)
 	t.index[key] = i
 	return i, nil
+}
+
+// isLocal reports whether a is one of the host's own addresses or the
+// loopback address lo0 carries by default (127.0.0.1, ::1): the addresses
+// FreeBSD in_localip / in6_localip find assigned to an interface.
+func (t *Table) isLocal(a netip.Addr) bool {
+	a = a.Unmap()
+	if a == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || a == netip.IPv6Loopback() {
+		return true
+	}
+	for _, l := range t.locals {
+		if l.Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// SkipsTimeWait reports whether an active close in domain d never enters
+// TIME_WAIT, whatever else is going on: tcp_max_tw_buckets is 0 (Linux
+// inet_twsk_alloc refuses every minisock), or the profile has
+// NoLocalTimeWait and d's peer is local (FreeBSD nolocaltimewait). A caller
+// predicting occupancy (Little's law, Erlang B) must then leave TIME_WAIT
+// out of the holding time. A tcp_max_tw_buckets cap that is merely reached
+// is not covered: whether it is depends on the load.
+func (t *Table) SkipsTimeWait(d int32) bool {
+	return t.prof.TCPMaxTwBuckets == 0 || (t.prof.NoLocalTimeWait && t.domains[d].localPeer)
 }
 
 // Domains returns the table's conflict domains in creation order. The
@@ -130,25 +210,24 @@ func (t *Table) Shares() bool { return t.shares }
 // Connect models connect() on an unbound socket in domain d: the allocator
 // picks a local port usable for the 4-tuple (not reserved, not held in the
 // domain), and the socket enters SYN_SENT holding it. On exhaustion the
-// result carries EADDRNOTAVAIL (tcp_v4_connect -> inet_hash_connect) and
-// nothing changes.
+// result carries EADDRNOTAVAIL (tcp_v4_connect -> inet_hash_connect; XNU
+// in_pcbbind; FreeBSD in_pcb_lport_dest) and nothing changes.
 func (t *Table) Connect(d int32) alloc.Result {
 	dom := t.domains[d]
 	r := t.alloc.Allocate(&dom.req, &dom.busy)
 	if r.Err != alloc.OK {
 		return r
 	}
-	loc := t.locals[dom.Local]
+	pl := t.pools[dom.pool]
 	p := r.Port
 	if t.shares {
 		dom.own.Add(int(p))
 	}
-	if loc.refs[p] == 0 {
-		loc.used.Add(int(p))
-		loc.inUse++
+	if pl.refs[p] == 0 {
+		pl.used.Add(int(p))
 		t.PortsInUse++
 	}
-	loc.refs[p]++
+	pl.refs[p]++
 	dom.InUse++
 	dom.Count[SynSent]++
 	t.Count[SynSent]++
@@ -157,47 +236,61 @@ func (t *Table) Connect(d int32) alloc.Result {
 
 // Apply feeds input in to a socket of domain d on port, currently in state
 // s, and returns its new state (RFC 9293 §3.3.2 via Transition). Entering
-// TIME_WAIT when tcp_max_tw_buckets sockets already wait skips TIME_WAIT and
-// closes at once (Linux inet_twsk_alloc/tcp_time_wait, os-semantics.md
-// §4.3). Entering CLOSED releases the port. An input that is not valid in s
-// is a bug in the caller and panics.
+// CLOSED releases the port.
+//
+// TIME_WAIT is skipped, the socket closing at once, in two cases: when
+// tcp_max_tw_buckets sockets already wait (Linux inet_twsk_alloc returns
+// NULL and tcp_time_wait calls tcp_done, os-semantics.md §4.3; counted in
+// TwOverflows), and when the profile has NoLocalTimeWait and the peer is a
+// local address (FreeBSD tcp_twstart with net.inet.tcp.nolocaltimewait,
+// §5.4).
+//
+// An input that is not valid in s, or any input to a CLOSED socket (a
+// socket enters SYN_SENT only through Connect, which takes its port), is a
+// bug in the caller and panics.
 func (t *Table) Apply(d int32, port uint16, s State, in Input) State {
 	n, ok := Transition(s, in)
-	if !ok {
-		panic(fmt.Sprintf("tcpstate: %v is not valid in %v", in, s))
-	}
-	if n == TimeWait && t.prof.TCPMaxTwBuckets != NoTwCap && t.Count[TimeWait] >= t.prof.TCPMaxTwBuckets {
-		t.TwOverflows++
-		n = Closed
+	if !ok || s == Closed {
+		panic(fmt.Sprintf("tcpstate: Apply: %v is not valid in %v", in, s))
 	}
 	dom := t.domains[d]
+	if n == TimeWait {
+		switch {
+		case t.prof.TCPMaxTwBuckets != NoTwCap && t.Count[TimeWait] >= t.prof.TCPMaxTwBuckets:
+			t.TwOverflows++
+			n = Closed
+		case t.prof.NoLocalTimeWait && dom.localPeer:
+			n = Closed
+		}
+	}
 	dom.Count[s]--
 	t.Count[s]--
-	dom.Count[n]++
-	t.Count[n]++
 	if n == Closed {
 		t.release(dom, port)
+		return n
 	}
+	dom.Count[n]++
+	t.Count[n]++
 	return n
 }
 
 // release frees port in dom after its socket reached CLOSED.
 func (t *Table) release(dom *Domain, port uint16) {
-	dom.Count[Closed]--
-	t.Count[Closed]--
 	dom.InUse--
 	if t.shares {
 		dom.own.Remove(int(port))
 	}
-	loc := t.locals[dom.Local]
-	loc.refs[port]--
-	if loc.refs[port] == 0 {
-		loc.used.Remove(int(port))
-		loc.inUse--
+	pl := t.pools[dom.pool]
+	if pl.refs[port] == 0 {
+		panic(fmt.Sprintf("tcpstate: release of port %d, which no socket holds", port))
+	}
+	pl.refs[port]--
+	if pl.refs[port] == 0 {
+		pl.used.Remove(int(port))
 		t.PortsInUse--
 	}
 }
 
 // UsablePorts is how many ports a domain can hold at once: the ephemeral
-// range minus the reserved ports in it.
+// range minus the reserved ports in it (Profile.UsablePorts).
 func (t *Table) UsablePorts() int { return t.prof.UsablePorts() }

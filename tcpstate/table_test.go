@@ -181,28 +181,11 @@ func TestTableCountersRandom(t *testing.T) {
 	require.NoError(t, err)
 	dsts := []netip.AddrPort{dstA, dstB, netip.MustParseAddrPort("198.51.100.1:80")}
 	rng := rand.New(rand.NewPCG(1, 2))
-	var socks []sock
-	next := map[State][]Input{
-		SynSent: {RecvSynAck}, Established: {AppClose, RecvFin, AppAbort}, FinWait1: {RecvAck},
-		FinWait2: {RecvFin}, TimeWait: {TimeWaitTimeout}, CloseWait: {AppClose}, LastAck: {RecvAck},
-	}
-	for range 20000 {
-		if len(socks) == 0 || rng.IntN(3) == 0 {
-			d, err := tb.Domain(0, dsts[rng.IntN(len(dsts))])
-			require.NoError(t, err)
-			if r := tb.Connect(d); r.Err == alloc.OK {
-				socks = append(socks, sock{d, r.Port, SynSent})
-			}
-		} else {
-			i := rng.IntN(len(socks))
-			s := &socks[i]
-			ins := next[s.st]
-			s.st = tb.Apply(s.dom, s.port, s.st, ins[rng.IntN(len(ins))])
-			if s.st == Closed {
-				socks[i] = socks[len(socks)-1]
-				socks = socks[:len(socks)-1]
-			}
-		}
+	churn(t, tb, rng, 20000, func() int32 {
+		d, err := tb.Domain(0, dsts[rng.IntN(len(dsts))])
+		require.NoError(t, err)
+		return d
+	}, func(socks []sock) {
 		// Check the invariants against a recount.
 		ports := map[uint16]bool{}
 		byState := [NumStates]int{}
@@ -217,6 +200,38 @@ func TestTableCountersRandom(t *testing.T) {
 			inUse += d.InUse
 		}
 		require.Equal(t, len(socks), inUse)
+	})
+}
+
+// churn drives tb through n random steps: a third of the time (always when
+// no socket is live) a connect() in the domain pick returns, otherwise one
+// input valid in its state to a random live socket (client-side RFC 9293
+// transitions, close variants and simultaneous close included). After every
+// step check sees the live sockets.
+func churn(t *testing.T, tb *Table, rng *rand.Rand, n int, pick func() int32, check func([]sock)) {
+	t.Helper()
+	next := map[State][]Input{
+		SynSent: {RecvSynAck}, Established: {AppClose, RecvFin, AppAbort}, FinWait1: {RecvAck, RecvFin},
+		FinWait2: {RecvFin}, Closing: {RecvAck}, TimeWait: {TimeWaitTimeout}, CloseWait: {AppClose}, LastAck: {RecvAck},
+	}
+	var socks []sock
+	for range n {
+		if len(socks) == 0 || rng.IntN(3) == 0 {
+			d := pick()
+			if r := tb.Connect(d); r.Err == alloc.OK {
+				socks = append(socks, sock{d, r.Port, SynSent})
+			}
+		} else {
+			i := rng.IntN(len(socks))
+			s := &socks[i]
+			ins := next[s.st]
+			s.st = tb.Apply(s.dom, s.port, s.st, ins[rng.IntN(len(ins))])
+			if s.st == Closed {
+				socks[i] = socks[len(socks)-1]
+				socks = socks[:len(socks)-1]
+			}
+		}
+		check(socks)
 	}
 }
 
@@ -229,4 +244,177 @@ func TestTableErrors(t *testing.T) {
 	_, err = tb.Domain(1, dstA)
 	assert.Error(t, err)
 	assert.Panics(t, func() { tb.Apply(0, 1, Closed, AppClose) })
+}
+
+// On a port-exclusive host the implicit bind runs before the source address
+// is chosen, so a port held on one local address is taken on every address
+// of the family (XNU tcp_connect -> in_pcbbind with INADDR_ANY; ns-3
+// LookupPortLocal; Windows' one wildcard pool). IPv6 has its own pool. On
+// Linux the 4-tuple differs, so each address has the whole range.
+func TestTableAddressesShareExclusivePool(t *testing.T) {
+	a1, a2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	a6 := netip.MustParseAddr("2001:db8::1")
+	dst6 := netip.MustParseAddrPort("[2001:db8::99]:443")
+	for _, os := range []string{"macos", "windows", "ns3"} {
+		t.Run(os, func(t *testing.T) {
+			p := small(t, os, "40000 40001")
+			a, err := alloc.New(p.Allocator, alloc.Config{Range: p.PortRange, First: p.FirstPort})
+			require.NoError(t, err)
+			tb, err := NewTable(p, []netip.Addr{a1, a2, a6}, a)
+			require.NoError(t, err)
+			d1, err := tb.Domain(0, dstA)
+			require.NoError(t, err)
+			d2, err := tb.Domain(1, dstB)
+			require.NoError(t, err)
+			assert.Equal(t, d1, d2, "both IPv4 addresses compete for the same ports")
+			assert.Equal(t, "0.0.0.0", tb.Domains()[d1].LocalAddr.String())
+			assert.Equal(t, alloc.OK, tb.Connect(d1).Err)
+			assert.Equal(t, alloc.OK, tb.Connect(d2).Err)
+			assert.Equal(t, alloc.EADDRNOTAVAIL, tb.Connect(d2).Err, "10.0.0.2 must not get a port 10.0.0.1 holds")
+			assert.Equal(t, 2, tb.PortsInUse)
+			d6, err := tb.Domain(2, dst6)
+			require.NoError(t, err)
+			assert.NotEqual(t, d1, d6)
+			assert.Equal(t, a6, tb.Domains()[d6].LocalAddr, "the only IPv6 address names its pool")
+			assert.Equal(t, alloc.OK, tb.Connect(d6).Err)
+			assert.Equal(t, 3, tb.PortsInUse)
+		})
+	}
+	p := small(t, "linux", "40000 40001")
+	tb, err := NewTable(p, []netip.Addr{a1, a2}, mustAlloc(t, p))
+	require.NoError(t, err)
+	d1, err := tb.Domain(0, dstA)
+	require.NoError(t, err)
+	d2, err := tb.Domain(1, dstA)
+	require.NoError(t, err)
+	assert.NotEqual(t, d1, d2)
+	for range 2 {
+		assert.Equal(t, alloc.OK, tb.Connect(d1).Err)
+		assert.Equal(t, alloc.OK, tb.Connect(d2).Err)
+	}
+	assert.Equal(t, 4, tb.PortsInUse, "(address, port) pairs")
+	assert.Equal(t, a2, tb.Domains()[d2].LocalAddr)
+
+	_, err = NewTable(p, []netip.Addr{{}}, mustAlloc(t, p))
+	assert.ErrorContains(t, err, "invalid local address")
+}
+
+func mustAlloc(t *testing.T, p *Profile) alloc.Allocator {
+	a, err := alloc.New(alloc.NameSequential, alloc.Config{Range: p.PortRange})
+	require.NoError(t, err)
+	return a
+}
+
+// activeClose drives a fresh socket from SYN_SENT through an active close
+// and returns the state RecvFin leaves it in.
+func activeClose(tb *Table, d int32, port uint16) State {
+	s := tb.Apply(d, port, SynSent, RecvSynAck)
+	s = tb.Apply(d, port, s, AppClose)
+	s = tb.Apply(d, port, s, RecvAck)
+	return tb.Apply(d, port, s, RecvFin)
+}
+
+// tcp_max_tw_buckets = 0 means no socket ever enters TIME_WAIT
+// (inet_twsk_alloc: count >= 0 always), and the port is free at once.
+func TestTableMaxTwBucketsZero(t *testing.T) {
+	p := small(t, "linux", "40000 40000")
+	require.NoError(t, p.SetSysctl("net.ipv4.tcp_max_tw_buckets", "0"))
+	tb := newTable(t, p)
+	d, err := tb.Domain(0, dstA)
+	require.NoError(t, err)
+	for i := range 3 {
+		r := tb.Connect(d)
+		require.Equal(t, alloc.OK, r.Err, "connect %d", i)
+		assert.Equal(t, Closed, activeClose(tb, d, r.Port))
+	}
+	assert.Equal(t, uint64(3), tb.TwOverflows)
+	assert.True(t, tb.SkipsTimeWait(d))
+	assert.Zero(t, tb.PortsInUse)
+	assert.Equal(t, [NumStates]int{}, tb.Count)
+}
+
+// FreeBSD 14+ (nolocaltimewait=1) skips TIME_WAIT toward a loopback peer or
+// the host's own address, not toward a remote one; it is not an overflow.
+func TestTableNoLocalTimeWait(t *testing.T) {
+	p := small(t, "freebsd", "40000 40009")
+	tb, err := NewTable(p, []netip.Addr{netip.MustParseAddr("10.0.0.1")}, mustAlloc(t, p))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		dst  string
+		want State
+	}{
+		{"127.0.0.1:8080", Closed},
+		{"10.0.0.1:8080", Closed},
+		{"203.0.113.10:443", TimeWait},
+	} {
+		d, err := tb.Domain(0, netip.MustParseAddrPort(tc.dst))
+		require.NoError(t, err)
+		r := tb.Connect(d)
+		require.Equal(t, alloc.OK, r.Err)
+		assert.Equal(t, tc.want, activeClose(tb, d, r.Port), tc.dst)
+		assert.Equal(t, tc.want == Closed, tb.SkipsTimeWait(d), tc.dst)
+	}
+	assert.Zero(t, tb.TwOverflows)
+	assert.Equal(t, 1, tb.Count[TimeWait])
+	assert.Equal(t, 1, tb.PortsInUse)
+
+	// Linux keeps TIME_WAIT toward loopback (tcp_tw_reuse decides reuse).
+	p = small(t, "linux", "40000 40009")
+	tb = newTable(t, p)
+	d, err := tb.Domain(0, netip.MustParseAddrPort("127.0.0.1:8080"))
+	require.NoError(t, err)
+	r := tb.Connect(d)
+	assert.Equal(t, TimeWait, activeClose(tb, d, r.Port))
+	assert.False(t, tb.SkipsTimeWait(d))
+}
+
+// Connect is the only way into SYN_SENT: Apply on a CLOSED socket would
+// count a socket that holds no port.
+func TestTableApplyClosedPanics(t *testing.T) {
+	p, err := Preset("linux")
+	require.NoError(t, err)
+	tb := newTable(t, &p)
+	d, err := tb.Domain(0, dstA)
+	require.NoError(t, err)
+	assert.Panics(t, func() { tb.Apply(d, 40000, Closed, AppConnect) })
+	assert.Equal(t, [NumStates]int{}, tb.Count, "a refused Apply changes nothing")
+}
+
+// Counters stay consistent on a port-exclusive host with several addresses
+// of two families: PortsInUse counts distinct (pool, port) pairs.
+func TestTableCountersRandomExclusive(t *testing.T) {
+	p := small(t, "macos", "40000 40063")
+	a, err := alloc.New(p.Allocator, alloc.Config{Range: p.PortRange})
+	require.NoError(t, err)
+	locals := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("2001:db8::1")}
+	tb, err := NewTable(p, locals, a)
+	require.NoError(t, err)
+	dsts := []netip.AddrPort{dstA, dstB, netip.MustParseAddrPort("[2001:db8::99]:443")}
+	rng := rand.New(rand.NewPCG(5, 6))
+	churn(t, tb, rng, 20000, func() int32 {
+		l := rng.IntN(len(locals))
+		dst := dsts[rng.IntN(2)]
+		if l == 2 {
+			dst = dsts[2]
+		}
+		d, err := tb.Domain(l, dst)
+		require.NoError(t, err)
+		return d
+	}, func(socks []sock) {
+		type famPort struct {
+			v6   bool
+			port uint16
+		}
+		ports := map[famPort]bool{}
+		byState := [NumStates]int{}
+		for _, s := range socks {
+			k := famPort{tb.Domains()[s.dom].LocalAddr.Is6(), s.port}
+			require.False(t, ports[k], "port %d held twice in one family", s.port)
+			ports[k] = true
+			byState[s.st]++
+		}
+		require.Equal(t, len(ports), tb.PortsInUse)
+		require.Equal(t, byState, tb.Count)
+	})
+	assert.Len(t, tb.Domains(), 2)
 }
