@@ -183,6 +183,8 @@ func WriteOccupancy(res *sim.Result, dir string) error {
 		if err != nil {
 			return err
 		}
+		// Rendered in memory first, so that a failure leaves no truncated
+		// file behind.
 		var buf bytes.Buffer
 		if _, err := wt.WriteTo(&buf); err != nil {
 			return fmt.Errorf("plots: rendering occupancy.%s: %w", format, err)

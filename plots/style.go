@@ -14,11 +14,10 @@ func sans(size float64) font.Font {
 	return font.Font{Typeface: "Liberation", Variant: "Sans", Size: vg.Points(size)}
 }
 
-// setFonts sets every text of p to Liberation Sans at readable sizes. It
+// setFonts sets the axis labels and tick labels of p (a panel: the
+// Figure draws the only title) to Liberation Sans at readable sizes. It
 // leaves plot.DefaultFont alone.
 func setFonts(p *plot.Plot) {
-	p.Title.TextStyle.Font = sans(14)
-	p.Title.Padding = vg.Points(8)
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font = sans(12)
 		a.Tick.Label.Font = sans(11)

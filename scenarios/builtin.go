@@ -31,19 +31,28 @@ type Info struct {
 // descriptions, so it works even where a built-in cannot be loaded (the
 // "this-host" scenario needs /proc/sys).
 func Builtins() []Info {
-	entries, _ := fs.ReadDir(builtinFS, "builtin") // embedded: cannot fail
 	var out []Info
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".yaml")
-		if !ok {
-			continue
-		}
-		src, _ := builtinFS.ReadFile("builtin/" + e.Name())
+	for _, name := range builtinNames() {
+		src, _ := builtinFS.ReadFile(builtinPath(name))
 		out = append(out, Info{Name: name, Description: description(src)})
 	}
-	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// builtinNames lists the names of the built-in scenarios, sorted.
+func builtinNames() []string {
+	entries, _ := fs.ReadDir(builtinFS, "builtin") // embedded: cannot fail; sorted by file name
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// builtinPath is where the built-in scenario name is in builtinFS.
+func builtinPath(name string) string { return "builtin/" + name + ".yaml" }
 
 // description returns the top-level description of a scenario document, ""
 // if it has none.
@@ -83,15 +92,11 @@ func Load(nameOrPath string, overrides []string) (*Scenario, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, &Error{File: nameOrPath, Msg: pathErrorText(err)}
 	}
-	names := make([]string, 0)
-	for _, b := range Builtins() {
-		if b.Name == nameOrPath {
-			src, _ := builtinFS.ReadFile("builtin/" + b.Name + ".yaml")
-			return Parse(src, "builtin:"+b.Name, overrides)
-		}
-		names = append(names, b.Name)
+	if slices.Contains(builtinNames(), nameOrPath) {
+		src, _ := builtinFS.ReadFile(builtinPath(nameOrPath))
+		return Parse(src, "builtin:"+nameOrPath, overrides)
 	}
-	return nil, &Error{File: nameOrPath, Msg: "no such file or built-in scenario (built-ins: " + strings.Join(names, ", ") + ")"}
+	return nil, &Error{File: nameOrPath, Msg: "no such file or built-in scenario (built-ins: " + strings.Join(builtinNames(), ", ") + ")"}
 }
 
 // pathErrorText is an *fs.PathError's reason without the path, which the

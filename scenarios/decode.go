@@ -219,6 +219,9 @@ type fields struct {
 	keys map[string]val
 	// order is the keys in the order written (merged keys last).
 	order []string
+	// choice is the variant the mapping's selector chose, e.g. "process
+	// poisson", once decoder.variant has decoded it.
+	choice string
 }
 
 // fields decodes v as a mapping whose keys must be among known (any key
@@ -358,17 +361,6 @@ func (f *fields) required(name, why string) (val, error) {
 	return val{}, f.d.failAt(f.parent, joinPath(f.parent.path, name), startToken(f.parent.node), "missing; %s", why)
 }
 
-// only refuses present fields outside allowed, naming the choice that
-// decided what is allowed (e.g. "dist fixed").
-func (f *fields) only(choice string, allowed ...string) error {
-	for _, k := range f.order {
-		if !slices.Contains(allowed, k) {
-			return f.d.fail(f.keys[k], "does not apply to %s (it takes %s)", choice, strings.Join(allowed, ", "))
-		}
-	}
-	return nil
-}
-
 // list decodes v as a sequence.
 func (d *decoder) list(v val) ([]val, error) {
 	s, ok := v.node.(*ast.SequenceNode)
@@ -463,6 +455,3 @@ func (d *decoder) duration(v val) (time.Duration, error) {
 	}
 	return 0, d.fail(v, "must be a duration with a unit such as \"100ms\" or \"60s\", got %s", describe(v.node))
 }
-
-// fmtNum formats a number as written in YAML (shortest form).
-func fmtNum(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 
+	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/tcpstate"
 )
 
@@ -108,7 +110,12 @@ func Parse(src []byte, file string, overrides []string) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.scenario(rv)
+	sc, err := d.scenario(rv)
+	if err != nil {
+		return nil, err
+	}
+	sc.Overrides = append(make([]string, 0, len(overrides)), overrides...)
+	return sc, nil
 }
 
 // Limits on input that goccy/go-yaml would take too long to parse.
@@ -176,11 +183,7 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 		return nil, err
 	}
 	s := &Scenario{File: d.file, Seed: DefaultSeed}
-	v, err := f.required("name", "every scenario has a name")
-	if err != nil {
-		return nil, err
-	}
-	if s.Name, err = d.nonEmpty(v); err != nil {
+	if s.Name, err = f.name("scenario"); err != nil {
 		return nil, err
 	}
 	if v, ok := f.get("description"); ok {
@@ -193,14 +196,12 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 			return nil, err
 		}
 	}
-	if v, err = f.required("duration", "how long the run lasts, e.g. 120s"); err != nil {
+	v, err := f.required("duration", "how long the run lasts, e.g. 120s")
+	if err != nil {
 		return nil, err
 	}
-	if s.Duration, err = d.duration(v); err != nil {
+	if s.Duration, err = bounded(d, v, d.duration, positive); err != nil {
 		return nil, err
-	}
-	if s.Duration <= 0 {
-		return nil, d.fail(v, "must be > 0, got %v", s.Duration)
 	}
 	s.Sample = min(DefaultSample, s.Duration)
 	if v, ok := f.get("sample"); ok {
@@ -211,53 +212,60 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 			return nil, d.fail(v, "must be > 0 and at most the duration (%v), got %v", s.Duration, s.Sample)
 		}
 	}
-
-	if v, err = f.required("hosts", "list at least one host"); err != nil {
+	hostName := func(h Host) string { return h.Name }
+	if s.Hosts, err = namedList(f, "hosts", "host", d.host, hostName); err != nil {
 		return nil, err
 	}
-	hosts, err := d.list(v)
-	if err != nil {
+	workload := func(v val) (Workload, error) { return d.workload(v, s) }
+	workloadName := func(w Workload) string { return w.Name }
+	if s.Workloads, err = namedList(f, "workloads", "workload", workload, workloadName); err != nil {
 		return nil, err
-	}
-	if len(hosts) == 0 {
-		return nil, d.fail(v, "list at least one host")
-	}
-	for _, hv := range hosts {
-		h, err := d.host(hv)
-		if err != nil {
-			return nil, err
-		}
-		if j := slices.IndexFunc(s.Hosts, func(o Host) bool { return o.Name == h.Name }); j >= 0 {
-			return nil, d.fail(d.field(hv, "name"), "duplicate host name %q (hosts[%d] has it too)", h.Name, j)
-		}
-		s.Hosts = append(s.Hosts, h)
-	}
-
-	if v, err = f.required("workloads", "list at least one workload"); err != nil {
-		return nil, err
-	}
-	wls, err := d.list(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(wls) == 0 {
-		return nil, d.fail(v, "list at least one workload")
-	}
-	for _, wv := range wls {
-		w, err := d.workload(wv, s)
-		if err != nil {
-			return nil, err
-		}
-		if j := slices.IndexFunc(s.Workloads, func(o Workload) bool { return o.Name == w.Name }); j >= 0 {
-			return nil, d.fail(d.field(wv, "name"), "duplicate workload name %q (workloads[%d] has it too)", w.Name, j)
-		}
-		s.Workloads = append(s.Workloads, w)
 	}
 	return s, nil
 }
 
-// field returns the already-validated field name of mapping v, for errors
-// that are found after decoding (duplicates).
+// namedList decodes the required list key of f (hosts, workloads): at
+// least one entry, each decoded by decode, no two with the same name. noun
+// names an entry in messages ("host").
+func namedList[T any](f *fields, key, noun string, decode func(val) (T, error), name func(T) string) ([]T, error) {
+	d := f.d
+	vs, err := f.nonEmptyList(key, "list at least one "+noun)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(vs))
+	for _, ev := range vs {
+		e, err := decode(ev)
+		if err != nil {
+			return nil, err
+		}
+		if j := slices.IndexFunc(out, func(o T) bool { return name(o) == name(e) }); j >= 0 {
+			return nil, d.fail(d.field(ev, "name"), "duplicate %s name %q (%s[%d] has it too)", noun, name(e), key, j)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// nonEmptyList decodes the required list key of f, which must have at
+// least one entry; why says what to write when it is missing or empty.
+func (f *fields) nonEmptyList(key, why string) ([]val, error) {
+	v, err := f.required(key, why)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := f.d.list(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, f.d.fail(v, "%s", why)
+	}
+	return vs, nil
+}
+
+// field returns the field name of mapping v, already decoded once, to
+// position an error found after decoding (a duplicate name).
 func (d *decoder) field(v val, name string) val {
 	f, err := d.fields(v)
 	if err != nil {
@@ -269,14 +277,19 @@ func (d *decoder) field(v val, name string) val {
 	return v
 }
 
-// nonEmpty decodes a string that must not be empty.
-func (d *decoder) nonEmpty(v val) (string, error) {
-	s, err := d.str(v)
+// name decodes the required, non-blank name of a scenario, host or
+// workload (noun).
+func (f *fields) name(noun string) (string, error) {
+	v, err := f.required("name", "every "+noun+" has a name")
+	if err != nil {
+		return "", err
+	}
+	s, err := f.d.str(v)
 	if err != nil {
 		return "", err
 	}
 	if strings.TrimSpace(s) == "" {
-		return "", d.fail(v, "must not be empty")
+		return "", f.d.fail(v, "must not be empty")
 	}
 	return s, nil
 }
@@ -288,11 +301,7 @@ func (d *decoder) host(hv val) (Host, error) {
 	if err != nil {
 		return h, err
 	}
-	v, err := f.required("name", "every host has a name")
-	if err != nil {
-		return h, err
-	}
-	if h.Name, err = d.nonEmpty(v); err != nil {
+	if h.Name, err = f.name("host"); err != nil {
 		return h, err
 	}
 
@@ -312,15 +321,9 @@ func (d *decoder) host(hv val) (Host, error) {
 		return h, d.fail(osv, "%v", err)
 	}
 
-	if v, err = f.required("addresses", "list the host's IP addresses, e.g. [10.0.0.1]"); err != nil {
-		return h, err
-	}
-	addrs, err := d.list(v)
+	addrs, err := f.nonEmptyList("addresses", "list the host's IP addresses, e.g. [10.0.0.1]")
 	if err != nil {
 		return h, err
-	}
-	if len(addrs) == 0 {
-		return h, d.fail(v, "list at least one address")
 	}
 	for _, av := range addrs {
 		s, err := d.str(av)
@@ -343,49 +346,38 @@ func (d *decoder) host(hv val) (Host, error) {
 			return h, err
 		}
 		h.Sysctls = map[string]string{}
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range sf.vals {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		for _, k := range keys {
-			kv, _ := sf.get(k)
+		for _, k := range slices.Sorted(maps.Keys(sf.vals)) {
+			kv := sf.vals[k]
 			text, err := d.scalarText(kv)
 			if err != nil {
 				return h, err
 			}
 			if err := h.Profile.SetSysctl(k, text); err != nil {
-				at := kv
+				// Point at the value, unless the key itself is wrong.
 				if !slices.Contains(tcpstate.SysctlNames(), k) {
-					at = sf.keys[k]
+					kv = sf.keys[k]
 				}
-				return h, d.fail(at, "%v", err)
+				// The message names the field, which shows the value.
+				var re *alloc.RangeError
+				if errors.As(err, &re) {
+					err = re.Err
+				}
+				return h, d.fail(kv, "%v", err)
 			}
 			h.Sysctls[k] = text
 		}
 	}
 
 	if v, ok := f.get("time_wait"); ok {
-		tw, err := d.duration(v)
+		tw, err := bounded(d, v, d.duration, positive)
 		if err != nil {
 			return h, err
-		}
-		if tw <= 0 {
-			return h, d.fail(v, "must be > 0, got %v", tw)
 		}
 		h.TimeWaitHypothetical = h.Profile.TimeWaitFixed && tw != h.Profile.TimeWait
 		h.Profile.TimeWait = tw
 	}
 	return h, nil
 }
-
-// Arrival processes and holding-time distributions by their YAML names.
-var (
-	processes = map[string]ArrivalProcess{"constant": Constant, "poisson": Poisson, "ramp": Ramp, "onoff": OnOff}
-	dists     = map[string]HoldDist{"fixed": Fixed, "exponential": Exponential, "lognormal": Lognormal, "pareto": Pareto}
-)
 
 // workload decodes one entry of workloads; s has its hosts and duration.
 func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
@@ -394,11 +386,7 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 	if err != nil {
 		return w, err
 	}
-	v, err := f.required("name", "every workload has a name")
-	if err != nil {
-		return w, err
-	}
-	if w.Name, err = d.nonEmpty(v); err != nil {
+	if w.Name, err = f.name("workload"); err != nil {
 		return w, err
 	}
 
@@ -427,7 +415,8 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 		return w, err
 	}
 
-	if v, err = f.required("arrival", "e.g. {process: poisson, rate: 600}"); err != nil {
+	v, err := f.required("arrival", "e.g. {process: poisson, rate: 600}")
+	if err != nil {
 		return w, err
 	}
 	if w.Arrival, err = d.arrival(v); err != nil {
@@ -447,11 +436,8 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 	}
 
 	if v, ok := f.get("start"); ok {
-		if w.Start, err = d.duration(v); err != nil {
+		if w.Start, err = bounded(d, v, d.duration, nonNegative); err != nil {
 			return w, err
-		}
-		if w.Start < 0 {
-			return w, d.fail(v, "must be >= 0, got %v", w.Start)
 		}
 	}
 	if v, ok := f.get("stop"); ok {
@@ -469,11 +455,8 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 		return w, d.fail(v, "must be before the end of the run (duration %v), got %v", s.Duration, w.Start)
 	}
 	if v, ok := f.get("rtt"); ok {
-		if w.RTT, err = d.duration(v); err != nil {
+		if w.RTT, err = bounded(d, v, d.duration, nonNegative); err != nil {
 			return w, err
-		}
-		if w.RTT < 0 {
-			return w, d.fail(v, "must be >= 0, got %v", w.RTT)
 		}
 	}
 	return w, nil
@@ -481,16 +464,9 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 
 // destinations decodes a workload's to: one or more ip:port of one family.
 func (d *decoder) destinations(f *fields, w *Workload) error {
-	v, err := f.required("to", `list ip:port destinations, e.g. ["203.0.113.10:443"]`)
+	tos, err := f.nonEmptyList("to", `list ip:port destinations, e.g. ["203.0.113.10:443"]`)
 	if err != nil {
 		return err
-	}
-	tos, err := d.list(v)
-	if err != nil {
-		return err
-	}
-	if len(tos) == 0 {
-		return d.fail(v, "list at least one ip:port destination")
 	}
 	for i, tv := range tos {
 		s, err := d.str(tv)
@@ -564,41 +540,93 @@ func addrList(as []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
+// variant is one choice of a mapping whose selector field decides which
+// other fields it takes (arrival.process, hold.dist).
+type variant struct {
+	name   string   // the selector's value, e.g. "poisson"
+	fields []string // the fields it takes besides the selector
+}
+
+// The arrival processes and holding-time distributions by their YAML names,
+// indexed by ArrivalProcess and HoldDist.
+var (
+	processes = []variant{
+		Constant: {"constant", []string{"rate"}},
+		Poisson:  {"poisson", []string{"rate"}},
+		Ramp:     {"ramp", []string{"from", "to"}},
+		OnOff:    {"onoff", []string{"rate", "on", "off"}},
+	}
+	dists = []variant{
+		Fixed:       {"fixed", []string{"value"}},
+		Exponential: {"exponential", []string{"mean"}},
+		Lognormal:   {"lognormal", []string{"median", "sigma"}},
+		Pareto:      {"pareto", []string{"scale", "shape"}},
+	}
+)
+
+// variant decodes mapping v whose field selector names one of vs, and
+// refuses fields that the chosen variant does not take. It returns the
+// mapping's fields, with choice set ("process poisson") for the messages of
+// need, and the index of the variant in vs.
+func (d *decoder) variant(v val, selector string, vs []variant) (*fields, int, error) {
+	names := make([]string, len(vs))
+	known := []string{selector}
+	for i, c := range vs {
+		names[i] = c.name
+		for _, k := range c.fields {
+			if !slices.Contains(known, k) {
+				known = append(known, k)
+			}
+		}
+	}
+	f, err := d.fields(v, known...)
+	if err != nil {
+		return nil, 0, err
+	}
+	sv, err := f.required(selector, "one of "+strings.Join(names, ", "))
+	if err != nil {
+		return nil, 0, err
+	}
+	name, err := d.str(sv)
+	if err != nil {
+		return nil, 0, err
+	}
+	i := slices.Index(names, name)
+	if i < 0 {
+		return nil, 0, d.fail(sv, "unknown %s %q (known: %s)", selector, name, strings.Join(names, ", "))
+	}
+	f.choice = selector + " " + name
+	takes := append([]string{selector}, vs[i].fields...)
+	for _, k := range f.order {
+		if !slices.Contains(takes, k) {
+			return nil, 0, d.fail(f.keys[k], "does not apply to %s (it takes %s)", f.choice, strings.Join(takes, ", "))
+		}
+	}
+	return f, i, nil
+}
+
+// What the fields of arrival processes and holding-time distributions
+// hold, for "missing" messages.
+const (
+	perSecond = "connections per second"
+	aDuration = "a duration such as 100ms"
+)
+
 // arrival decodes an arrival process.
 func (d *decoder) arrival(v val) (Arrival, error) {
-	var a Arrival
-	f, err := d.fields(v, "process", "rate", "from", "to", "on", "off")
+	f, i, err := d.variant(v, "process", processes)
 	if err != nil {
-		return a, err
+		return Arrival{}, err
 	}
-	pv, err := f.required("process", "one of constant, poisson, ramp, onoff")
-	if err != nil {
-		return a, err
-	}
-	name, err := d.str(pv)
-	if err != nil {
-		return a, err
-	}
-	p, ok := processes[name]
-	if !ok {
-		return a, d.fail(pv, "unknown process %q (known: constant, poisson, ramp, onoff)", name)
-	}
-	a.Process = p
-	choice := "process " + name
-	switch p {
+	a := Arrival{Process: ArrivalProcess(i)}
+	switch a.Process {
 	case Constant, Poisson:
-		if err := f.only(choice, "process", "rate"); err != nil {
-			return a, err
-		}
-		a.Rate, err = d.rate(f, choice, "rate")
+		a.Rate, err = need(f, "rate", perSecond, d.number, positive)
 	case Ramp:
-		if err := f.only(choice, "process", "from", "to"); err != nil {
+		if a.Rate, err = need(f, "from", perSecond, d.number, nonNegative); err != nil {
 			return a, err
 		}
-		if a.Rate, err = d.rampRate(f, choice, "from"); err != nil {
-			return a, err
-		}
-		if a.RateTo, err = d.rampRate(f, choice, "to"); err != nil {
+		if a.RateTo, err = need(f, "to", perSecond, d.number, nonNegative); err != nil {
 			return a, err
 		}
 		if a.Rate == 0 && a.RateTo == 0 {
@@ -606,133 +634,78 @@ func (d *decoder) arrival(v val) (Arrival, error) {
 			return a, d.fail(to, "a ramp from 0 to 0 opens no connections; one end must be > 0")
 		}
 	case OnOff:
-		if err := f.only(choice, "process", "rate", "on", "off"); err != nil {
+		if a.Rate, err = need(f, "rate", perSecond, d.number, positive); err != nil {
 			return a, err
 		}
-		if a.Rate, err = d.rate(f, choice, "rate"); err != nil {
+		if a.On, err = need(f, "on", aDuration, d.duration, positive); err != nil {
 			return a, err
 		}
-		if a.On, err = d.positiveDuration(f, choice, "on", false); err != nil {
-			return a, err
-		}
-		a.Off, err = d.positiveDuration(f, choice, "off", true)
+		a.Off, err = need(f, "off", aDuration, d.duration, nonNegative)
 	}
 	return a, err
 }
 
-// rate decodes a required rate in connections per second, > 0.
-func (d *decoder) rate(f *fields, choice, name string) (float64, error) {
-	v, err := f.required(name, choice+" needs "+name+" (connections per second)")
-	if err != nil {
-		return 0, err
-	}
-	x, err := d.number(v)
-	if err != nil {
-		return 0, err
-	}
-	if x <= 0 {
-		return 0, d.fail(v, "must be > 0, got %s", fmtNum(x))
-	}
-	return x, nil
-}
-
-// rampRate decodes a required ramp end in connections per second, >= 0.
-func (d *decoder) rampRate(f *fields, choice, name string) (float64, error) {
-	v, err := f.required(name, choice+" needs "+name+" (connections per second)")
-	if err != nil {
-		return 0, err
-	}
-	x, err := d.number(v)
-	if err != nil {
-		return 0, err
-	}
-	if x < 0 {
-		return 0, d.fail(v, "must be >= 0, got %s", fmtNum(x))
-	}
-	return x, nil
-}
-
-// positiveDuration decodes a required duration that must be > 0 (>= 0 when
-// zeroOK).
-func (d *decoder) positiveDuration(f *fields, choice, name string, zeroOK bool) (time.Duration, error) {
-	v, err := f.required(name, choice+" needs "+name+" (a duration such as 100ms)")
-	if err != nil {
-		return 0, err
-	}
-	t, err := d.duration(v)
-	if err != nil {
-		return 0, err
-	}
-	if t < 0 || t == 0 && !zeroOK {
-		op := ">"
-		if zeroOK {
-			op = ">="
-		}
-		return 0, d.fail(v, "must be %s 0, got %v", op, t)
-	}
-	return t, nil
-}
-
-// positive decodes a required finite number > 0.
-func (d *decoder) positive(f *fields, choice, name string) (float64, error) {
-	v, err := f.required(name, choice+" needs "+name)
-	if err != nil {
-		return 0, err
-	}
-	x, err := d.number(v)
-	if err != nil {
-		return 0, err
-	}
-	if x <= 0 {
-		return 0, d.fail(v, "must be > 0, got %s", fmtNum(x))
-	}
-	return x, nil
-}
-
 // hold decodes a holding-time distribution.
 func (d *decoder) hold(v val) (Hold, error) {
-	var h Hold
-	f, err := d.fields(v, "dist", "value", "mean", "median", "sigma", "scale", "shape")
+	f, i, err := d.variant(v, "dist", dists)
 	if err != nil {
-		return h, err
+		return Hold{}, err
 	}
-	dv, err := f.required("dist", "one of fixed, exponential, lognormal, pareto")
-	if err != nil {
-		return h, err
-	}
-	name, err := d.str(dv)
-	if err != nil {
-		return h, err
-	}
-	dist, ok := dists[name]
-	if !ok {
-		return h, d.fail(dv, "unknown dist %q (known: fixed, exponential, lognormal, pareto)", name)
-	}
-	h.Dist = dist
-	choice := "dist " + name
-	switch dist {
+	h := Hold{Dist: HoldDist(i)}
+	switch h.Dist {
 	case Fixed:
-		if err = f.only(choice, "dist", "value"); err == nil {
-			h.Value, err = d.positiveDuration(f, choice, "value", true)
-		}
+		h.Value, err = need(f, "value", aDuration, d.duration, nonNegative)
 	case Exponential:
-		if err = f.only(choice, "dist", "mean"); err == nil {
-			h.Mean, err = d.positiveDuration(f, choice, "mean", false)
-		}
+		h.Mean, err = need(f, "mean", aDuration, d.duration, positive)
 	case Lognormal:
-		if err = f.only(choice, "dist", "median", "sigma"); err == nil {
-			if h.Median, err = d.positiveDuration(f, choice, "median", false); err == nil {
-				h.Sigma, err = d.positive(f, choice, "sigma")
-			}
+		if h.Median, err = need(f, "median", aDuration, d.duration, positive); err == nil {
+			h.Sigma, err = need(f, "sigma", "", d.number, positive)
 		}
 	case Pareto:
-		if err = f.only(choice, "dist", "scale", "shape"); err == nil {
-			if h.Scale, err = d.positiveDuration(f, choice, "scale", false); err == nil {
-				h.Shape, err = d.positive(f, choice, "shape")
-			}
+		if h.Scale, err = need(f, "scale", aDuration, d.duration, positive); err == nil {
+			h.Shape, err = need(f, "shape", "", d.number, positive)
 		}
 	}
 	return h, err
+}
+
+// bound is the lower limit bounded checks.
+type bound bool
+
+// Lower limits of bounded.
+const (
+	positive    bound = false // > 0
+	nonNegative bound = true  // >= 0
+)
+
+// bounded decodes v with decode (d.number or d.duration) and checks it
+// against b.
+func bounded[T float64 | time.Duration](d *decoder, v val, decode func(val) (T, error), b bound) (T, error) {
+	x, err := decode(v)
+	switch {
+	case err != nil:
+		return 0, err
+	case x < 0 && b == nonNegative:
+		return 0, d.fail(v, "must be >= 0, got %v", x)
+	case x <= 0 && b == positive:
+		return 0, d.fail(v, "must be > 0, got %v", x)
+	}
+	return x, nil
+}
+
+// need decodes the required field name of a mapping decoded by variant,
+// like bounded. what says what the field holds, for the message when it is
+// missing ("process poisson needs rate (connections per second)").
+func need[T float64 | time.Duration](f *fields, name, what string, decode func(val) (T, error), b bound) (T, error) {
+	why := f.choice + " needs " + name
+	if what != "" {
+		why += " (" + what + ")"
+	}
+	v, err := f.required(name, why)
+	if err != nil {
+		return 0, err
+	}
+	return bounded(f.d, v, decode, b)
 }
 
 // closeMix decodes close: a single way (client, server, rst) or weights.
@@ -771,13 +744,13 @@ func (d *decoder) closeMix(v val) (CloseMix, error) {
 			return c, err
 		}
 		if x < 0 {
-			return c, d.fail(wv, "weights must be >= 0, got %s", fmtNum(x))
+			return c, d.fail(wv, "weights must be >= 0, got %v", x)
 		}
 		*w.p = x
 	}
 	sum := c.Client + c.Server + c.RST
 	if sum == 0 || math.IsInf(sum, 0) {
-		return c, d.fail(v, "weights must add up to a finite number > 0, got %s", fmtNum(sum))
+		return c, d.fail(v, "weights must add up to a finite number > 0, got %v", sum)
 	}
 	c.Client, c.Server, c.RST = c.Client/sum, c.Server/sum, c.RST/sum
 	return c, nil

@@ -17,6 +17,9 @@ type Scenario struct {
 	Description string
 	// File is where the scenario came from: a path, or "builtin:NAME".
 	File string
+	// Overrides are the --set path=value strings applied to the file, in
+	// order, so a result records how to reproduce it.
+	Overrides []string
 	// Seed derives every random stream of the run (default DefaultSeed).
 	Seed uint64
 	// Duration is the simulated time span (> 0); Sample the interval

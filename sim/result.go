@@ -13,10 +13,12 @@ type Result struct {
 // summary.json. Times are seconds of virtual time (float64), counts are
 // connection attempts or sockets.
 type Summary struct {
-	Scenario  string  `json:"scenario"`
-	File      string  `json:"file"`
-	Seed      uint64  `json:"seed"`
-	DurationS float64 `json:"duration_s"`
+	Scenario string `json:"scenario"`
+	File     string `json:"file"`
+	// Overrides are the --set path=value strings applied to File.
+	Overrides []string `json:"overrides"`
+	Seed      uint64   `json:"seed"`
+	DurationS float64  `json:"duration_s"`
 	Totals
 	// ProbesPerAlloc are quantiles of candidates probed per allocation.
 	ProbesPerAlloc Quantiles     `json:"probes_per_alloc"`
@@ -136,7 +138,7 @@ type Analytic struct {
 // count what happened during the interval ending at T; socket counts are
 // the state at T.
 type Series struct {
-	// Interval is the sample interval in seconds.
+	// IntervalS is the sample interval in seconds.
 	IntervalS float64 `json:"interval_s"`
 	Rows      []Row   `json:"rows"`
 	// Domain holds the most loaded domain's rows (same length as Rows), for

@@ -69,6 +69,7 @@ func (m *model) result() *Result {
 	sum := Summary{
 		Scenario:   s.Name,
 		File:       s.File,
+		Overrides:  s.Overrides,
 		Seed:       s.Seed,
 		DurationS:  s.Duration.Seconds(),
 		MostLoaded: -1,

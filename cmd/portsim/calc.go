@@ -46,9 +46,6 @@ Poisson for the blocking figures and constant-rate for the first failure.`,
 					return flagUsageError(cmd, fmt.Errorf("required flag --%s not set", name))
 				}
 			}
-			if err := checkFormat(cmd, opts.Format); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -63,7 +60,7 @@ Poisson for the blocking figures and constant-rate for the first failure.`,
 	f.DurationVar(&in.TimeWait, "time-wait", 60*time.Second, "how long TIME_WAIT keeps the port after the close")
 	f.IntVar(&in.Destinations, "destinations", 1, "distinct destinations (address, port) the rate is spread over")
 	f.Float64Var(&in.TargetBlocking, "target-blocking", analytic.DefaultTargetBlocking, "acceptable fraction of refused connects, for the maximum rate")
-	f.StringVar(&opts.Format, "format", formatTable, "output format: table or json")
+	addFormatFlag(cmd, &opts.Format, "print a table, or the answers as JSON")
 	return cmd
 }
 
@@ -84,7 +81,7 @@ func calcRun(opts *CalcOptions) error {
 	}
 	first := "never"
 	if r.FirstFailureS != nil {
-		first = seconds(*r.FirstFailureS)
+		first = millis(*r.FirstFailureS)
 	}
 	rows := [][]string{
 		{"ports", fmt.Sprint(r.Ports), "usable local ports, per destination"},
@@ -92,10 +89,10 @@ func calcRun(opts *CalcOptions) error {
 		{"destinations", fmt.Sprint(r.Destinations), ""},
 		{"holding time", seconds(r.HoldingTimeS), fmt.Sprintf("hold %s + TIME_WAIT %s", seconds(r.HoldS), seconds(r.TimeWaitS))},
 		{"rate per destination", fmt.Sprintf("%.1f", r.RatePerDestination), "connections/s"},
-		{"offered load", fmt.Sprintf("%.1f", r.OfferedLoadErlangs), "erlangs per destination: rate x holding time"},
+		{"offered load", fmt.Sprintf("%.1f", r.OfferedLoadErlangs), "erlangs per destination: its rate x holding time"},
 		{"blocking (Erlang B)", fmt.Sprintf("%.4g", r.ErlangBBlocking), "fraction of connects refused, Poisson arrivals"},
 		{"ports held (Little's law)", fmt.Sprintf("%.1f", r.PortsHeldLittlesLaw), "mean sockets holding a port, all destinations"},
-		{"max rate", fmt.Sprintf("%.1f", r.MaxRateForTarget), fmt.Sprintf("connections/s at blocking <= %g", r.TargetBlocking)},
+		{"max rate", fmt.Sprintf("%.1f", r.MaxRateForTarget), fmt.Sprintf("connections/s, all destinations, for blocking <= %g", r.TargetBlocking)},
 		{"fluid limit", fmt.Sprintf("%.1f", r.FluidLimitRate), "connections/s: destinations x ports / holding time"},
 		{"first failure", first, "constant-rate burst from t=0"},
 	}

@@ -55,22 +55,10 @@ func TestNewCmdCalc(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ios, _, _ := testIO()
-			var got *CalcOptions
-			cmd := NewCmdCalc(ios, func(o *CalcOptions) error {
-				got = o
-				return nil
-			})
-			err := executeCmd(cmd, tt.argv)
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				assert.Equal(t, exitUsage, exitCode(err), "exit status of %v", err)
-				assert.Nil(t, got, "runF must not be called")
+			ios, got := parseOnly(t, NewCmdCalc, tt.argv, tt.wantErr)
+			if got == nil {
 				return
 			}
-			require.NoError(t, err)
-			require.NotNil(t, got)
 			assert.Same(t, ios, got.IO)
 			assert.Equal(t, tt.want.Input, got.Input)
 			assert.Equal(t, tt.want.Format, got.Format)

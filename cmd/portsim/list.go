@@ -29,10 +29,7 @@ func NewCmdScenarios(ios *IOStreams, runF func(*ScenariosOptions) error) *cobra.
 		Long: fmt.Sprintf(`List the built-in scenarios, which "portsim run NAME" runs.
 Without a name, "portsim run" runs %q.`, scenarios.Default),
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(cmd, opts.Format); err != nil {
-				return err
-			}
+		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
 				return runF(opts)
 			}
@@ -40,7 +37,7 @@ Without a name, "portsim run" runs %q.`, scenarios.Default),
 		},
 	}
 	cmd.SetFlagErrorFunc(flagUsageError)
-	cmd.Flags().StringVar(&opts.Format, "format", formatTable, "output format: table or json")
+	addFormatFlag(cmd, &opts.Format, "print a table, or JSON: [{name, description, default}]")
 	return cmd
 }
 
@@ -66,13 +63,21 @@ func scenariosRun(opts *ScenariosOptions) error {
 		_, err = opts.IO.Out.Write(append(enc, '\n'))
 		return err
 	}
-	rows := make([][]string, 0, len(list))
-	for _, b := range list {
-		name := b.Name
-		if name == scenarios.Default {
-			name += " (default)"
+	names := make([]string, len(list))
+	nameWidth := 0
+	for i, b := range list {
+		names[i] = b.Name
+		if b.Name == scenarios.Default {
+			names[i] += " (default)"
 		}
-		rows = append(rows, []string{name, strings.Join(wrap(b.Description, 72), "\n")})
+		nameWidth = max(nameWidth, len(names[i]))
+	}
+	// Wrap the descriptions so that the table fits in 80 columns: a row is
+	// " NAME | DESCRIPTION".
+	descWidth := max(40, 79-len(" ")-nameWidth-len(" | "))
+	rows := make([][]string, len(list))
+	for i, b := range list {
+		rows[i] = []string{names[i], strings.Join(wrap(b.Description, descWidth), "\n")}
 	}
 	return renderTable(opts.IO.Out, []string{"name", "description"}, rows)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -92,9 +93,11 @@ func millis(x float64) string {
 
 // renderTable renders a compact borderless table (column separators, a
 // line under the header, header names kept as written) with the given
-// rows; align sets the alignment of the first columns (default left).
+// rows; align sets the alignment of the first columns (default left). The
+// padding tablewriter puts after the last column is left out.
 func renderTable(w io.Writer, header []string, rows [][]string, align ...tw.Align) error {
-	t := tablewriter.NewTable(w,
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
 			Symbols: tw.NewSymbols(tw.StyleASCII),
@@ -111,19 +114,33 @@ func renderTable(w io.Writer, header []string, rows [][]string, align ...tw.Alig
 	if err := t.Bulk(rows); err != nil {
 		return err
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	var out strings.Builder
+	for line := range strings.Lines(buf.String()) {
+		out.WriteString(strings.TrimRight(line, " \n"))
+		out.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
 }
 
-// printRunTables prints the human-readable summary of a run: what ran, the
+// printRunTables prints the human-readable summary of a run: what ran (with
+// the --set overrides, which the description does not know about), the
 // settings each host used, the results, the most loaded domain beside the
 // analytic estimates, and the files written.
-func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, files []string) error {
+func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overrides, files []string) error {
 	p := &printer{w: w}
 	p.printf("scenario  %s\n", sum.Scenario)
 	for _, line := range wrap(s.Description, 68) {
 		p.printf("          %s\n", line)
 	}
-	p.printf("file      %s\nseed      %d\nduration  %s\n", sum.File, sum.Seed, seconds(sum.DurationS))
+	p.printf("file      %s\n", sum.File)
+	for _, o := range overrides {
+		p.printf("set       %s\n", o)
+	}
+	p.printf("seed      %d\nduration  %s\n", sum.Seed, seconds(sum.DurationS))
 
 	p.section("Host settings")
 	header := []string{"setting"}
@@ -140,7 +157,7 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, files 
 		vals := []string{
 			hostOS(hs), hs.Source, hs.PortRange, orNone(hs.ReservedPorts),
 			strconv.Itoa(hs.UsablePorts), timeWait(hs), yesNo(hs.ConnectSharesPort), hs.Allocator,
-			strconv.Itoa(hs.TCPTwReuse), boolInt(hs.TCPTimestamps), twBuckets(hs.TCPMaxTwBuckets),
+			twReuse(hs.TCPTwReuse), boolInt(hs.TCPTimestamps), twBuckets(hs.TCPMaxTwBuckets),
 		}
 		for i := range settings {
 			settings[i] = append(settings[i], vals[i])
@@ -180,19 +197,29 @@ type printer struct {
 	err error
 }
 
+// printf prints unless an earlier write failed.
 func (p *printer) printf(format string, args ...any) {
 	if p.err == nil {
 		_, p.err = fmt.Fprintf(p.w, format, args...)
 	}
 }
 
+// section starts a titled section after a blank line.
 func (p *printer) section(title string) {
 	p.printf("\n%s\n", title)
 }
 
+// table prints a table (see renderTable).
 func (p *printer) table(header []string, rows [][]string, align ...tw.Align) {
 	if p.err == nil {
 		p.err = renderTable(p.w, header, rows, align...)
+	}
+}
+
+// note prints a remark in parentheses, wrapped to the width of a terminal.
+func (p *printer) note(text string) {
+	for _, line := range wrap("("+text+")", 78) {
+		p.printf("%s\n", line)
 	}
 }
 
@@ -200,43 +227,52 @@ func (p *printer) table(header []string, rows [][]string, align ...tw.Align) {
 // The analytic figures describe the steady state, so they are set beside
 // the figures measured after the warm-up (one mean holding time) when the
 // run was long enough to have one; the whole-run figures are shown too.
+// The steady-state and analytic columns appear only when they apply.
 func (p *printer) domain(d *sim.DomainSummary) {
-	a := d.Analytic
+	a, st := d.Analytic, d.Steady
 	blocking := 0.0
 	if d.Attempts > 0 {
 		blocking = float64(failureCount(d.Failures)) / float64(d.Attempts)
 	}
-	header := []string{"metric", "whole run"}
-	align := []tw.Align{tw.AlignLeft, tw.AlignRight}
-	rows := [][]string{
-		{"blocking (failures / attempts)", fmt.Sprintf("%.3g", blocking)},
-		{"mean ports in use", fmt.Sprintf("%.1f", d.MeanPortsInUse)},
+	// One row per metric: name, whole run, steady state, analytic, model.
+	rows := [][5]string{
+		{"blocking (failures / attempts)", fmt.Sprintf("%.3g", blocking), "", fmt.Sprintf("%.3g", a.ErlangBBlocking), "Erlang B"},
+		{"mean ports in use", fmt.Sprintf("%.1f", d.MeanPortsInUse), "", fmt.Sprintf("%.1f", a.LittlesLawPorts), "Little's law"},
 		{"peak ports in use", strconv.Itoa(d.PeakPortsInUse)},
+		{"offered load (Erlangs)", "", "", fmt.Sprintf("%.1f", a.OfferedLoadErlangs), "rate x mean holding time"},
+		{"fluid limit rate (conn/s)", "", "", fmt.Sprintf("%.1f", a.FluidLimitRate), "usable ports / mean holding time"},
 	}
-	if d.Steady != nil {
-		header = append(header, fmt.Sprintf("after %s warm-up", millis(d.Steady.FromS)))
-		align = append(align, tw.AlignRight)
-		rows[0] = append(rows[0], fmt.Sprintf("%.3g", d.Steady.Blocking))
-		rows[1] = append(rows[1], fmt.Sprintf("%.1f", d.Steady.MeanPortsInUse))
-		rows[2] = append(rows[2], "")
+	header := []string{"metric", "whole run", "", "analytic", "model"}
+	align := []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
+	cols := []int{0, 1}
+	if st != nil {
+		header[2] = fmt.Sprintf("after %s warm-up", millis(st.FromS))
+		rows[0][2] = fmt.Sprintf("%.3g", st.Blocking)
+		rows[1][2] = fmt.Sprintf("%.1f", st.MeanPortsInUse)
+		cols = append(cols, 2)
 	}
 	if a.Applicable {
-		header = append(header, "analytic", "model")
-		align = append(align, tw.AlignRight, tw.AlignLeft)
-		rows[0] = append(rows[0], fmt.Sprintf("%.3g", a.ErlangBBlocking), "Erlang B")
-		rows[1] = append(rows[1], fmt.Sprintf("%.1f", a.LittlesLawPorts), "Little's law")
-		rows[2] = append(rows[2], "", "")
-		blank := make([]string, len(header)-3)
-		rows = append(rows,
-			append(append([]string{"offered load (Erlangs)"}, blank...), fmt.Sprintf("%.1f", a.OfferedLoadErlangs), "rate x mean holding time"),
-			append(append([]string{"fluid limit rate (conn/s)"}, blank...), fmt.Sprintf("%.1f", a.FluidLimitRate), "usable ports / mean holding time"))
+		cols = append(cols, 3, 4)
+	} else {
+		rows = rows[:3] // the last two rows hold only analytic figures
 	}
-	p.table(header, rows, align...)
+	table := make([][]string, len(rows))
+	for i, r := range rows {
+		for _, c := range cols {
+			table[i] = append(table[i], r[c])
+		}
+	}
+	var hdr []string
+	var al []tw.Align
+	for _, c := range cols {
+		hdr, al = append(hdr, header[c]), append(al, align[c])
+	}
+	p.table(hdr, table, al...)
 	if !a.Applicable {
-		p.printf("(analytic estimates not applicable: Erlang B needs Poisson arrivals over the whole run, every blocked attempt dropped, and TIME_WAIT not cut short by tcp_max_tw_buckets)\n")
+		p.note("analytic estimates not applicable: Erlang B needs Poisson arrivals over the whole run, every blocked attempt dropped, and TIME_WAIT not cut short by tcp_max_tw_buckets")
 	}
-	if d.Steady == nil {
-		p.printf("(no steady-state window: the run is shorter than two mean holding times)\n")
+	if st == nil {
+		p.note("no steady-state window: the run is shorter than two mean holding times")
 	}
 }
 
@@ -337,6 +373,9 @@ func wrap(text string, width int) []string {
 	return lines
 }
 
+// The formatters below render one host setting each for the Host settings
+// table.
+
 func hostOS(hs sim.HostSettings) string {
 	if hs.OS == "host" {
 		return "host (settings read from this machine)"
@@ -349,6 +388,19 @@ func timeWait(hs sim.HostSettings) string {
 		return seconds(hs.TimeWaitS) + " (hypothetical)"
 	}
 	return seconds(hs.TimeWaitS)
+}
+
+// twReuse adds what a tcp_tw_reuse value means (ip-sysctl.rst).
+func twReuse(n int) string {
+	switch n {
+	case 0:
+		return "0 (off)"
+	case 1:
+		return "1 (on)"
+	case 2:
+		return "2 (loopback only)"
+	}
+	return strconv.Itoa(n)
 }
 
 func twBuckets(n int) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,7 +44,7 @@ func TestPrintRunTables(t *testing.T) {
 	}
 	s := &scenarios.Scenario{Name: "two", Description: "Two hosts."}
 	var out bytes.Buffer
-	require.NoError(t, printRunTables(&out, s, sum, []string{"d/summary.json"}))
+	require.NoError(t, printRunTables(&out, s, sum, nil, []string{"d/summary.json"}))
 	got := out.String()
 	for _, want := range []string{
 		"scenario  two\n          Two hosts.\nfile      two.yaml\nseed      3\nduration  90s\n",
@@ -64,4 +65,28 @@ func TestPrintRunTables(t *testing.T) {
 	}
 	assert.NotContains(t, got, "EAGAIN", "zero counts are left out")
 	assert.NotContains(t, got, "| Erlang B", "no analytic column when it does not apply")
+}
+
+func TestPrintRunTablesHeader(t *testing.T) {
+	desc := strings.Repeat("A long description that goes on. ", 10)
+	s := &scenarios.Scenario{Name: "long", Description: desc}
+	sum := &sim.Summary{
+		Scenario: "long", File: "builtin:long", Seed: 7, DurationS: 30, MostLoaded: -1,
+		Hosts: []sim.HostSummary{{Name: "c", Settings: sim.HostSettings{OS: "linux", TCPTwReuse: 2}}},
+	}
+	var out bytes.Buffer
+	require.NoError(t, printRunTables(&out, s, sum, []string{"workloads.0.arrival.rate=300", "seed=7"}, nil))
+	got := out.String()
+	assert.Contains(t, got, "file      builtin:long\nset       workloads.0.arrival.rate=300\nset       seed=7\nseed      7\n")
+	assert.Contains(t, got, "2 (loopback only)")
+	var text []string
+	for line := range strings.Lines(got) {
+		line = strings.TrimSuffix(line, "\n")
+		assert.LessOrEqual(t, len(line), 80, "line too wide: %q", line)
+		assert.False(t, strings.HasSuffix(line, " "), "trailing space: %q", line)
+		if rest, ok := strings.CutPrefix(line, "          "); ok {
+			text = append(text, rest)
+		}
+	}
+	assert.Equal(t, strings.Join(strings.Fields(desc), " "), strings.Join(text, " "), "the description, wrapped")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,15 +38,46 @@ type usageError struct {
 	hint string
 }
 
+// Error is the message followed by where to read about the fix.
 func (e *usageError) Error() string {
 	return fmt.Sprintf("%v (see '%s --help')", e.err, e.hint)
 }
 
+// Unwrap returns the error without the hint.
 func (e *usageError) Unwrap() error { return e.err }
 
-// flagUsageError wraps err as a usage error pointing at cmd's help.
+// flagUsageError wraps err as a usage error pointing at cmd's help. It is
+// every command's FlagErrorFunc.
 func flagUsageError(cmd *cobra.Command, err error) error {
-	return &usageError{err: err, hint: cmd.CommandPath()}
+	return &usageError{err: plainNumberError(err), hint: cmd.CommandPath()}
+}
+
+// numberWants says what a numeric flag takes, by the strconv function that
+// pflag parses it with.
+var numberWants = map[string]string{
+	"ParseUint":  "want a whole number >= 0",
+	"ParseInt":   "want a whole number",
+	"ParseFloat": "want a number",
+}
+
+// plainNumberError replaces the strconv error at the end of a bad numeric
+// flag's error, `invalid argument "-1" for "--seed" flag: strconv.ParseUint:
+// parsing "-1": invalid syntax`, with what the flag wants: `... flag: want a
+// whole number >= 0`. Other errors are returned unchanged.
+func plainNumberError(err error) error {
+	var ne *strconv.NumError
+	if !errors.As(err, &ne) {
+		return err
+	}
+	want := numberWants[ne.Func]
+	if errors.Is(ne.Err, strconv.ErrRange) {
+		want = "out of range"
+	}
+	msg, ok := strings.CutSuffix(err.Error(), ne.Error())
+	if !ok || want == "" {
+		return err
+	}
+	return fmt.Errorf("%s%s", msg, want)
 }
 
 // exitCode maps an error from a command to the process exit status:
@@ -151,17 +183,35 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// checkFormat validates a --format value.
-func checkFormat(cmd *cobra.Command, format string) error {
-	switch format {
-	case formatTable, formatJSON:
-		return nil
-	}
-	return flagUsageError(cmd, fmt.Errorf("invalid argument %q for \"--format\" flag: must be %s or %s", format, formatTable, formatJSON))
-}
-
 // Output formats of --format.
 const (
 	formatTable = "table"
 	formatJSON  = "json"
 )
+
+// formatValue is the value of a --format flag. Set refuses anything but
+// formatTable and formatJSON, so a bad format is reported while the flags
+// are parsed, as a usage error like any other bad flag value.
+type formatValue string
+
+// addFormatFlag defines --format on cmd, stored in p (default "table");
+// usage says what each format prints.
+func addFormatFlag(cmd *cobra.Command, p *string, usage string) {
+	*p = formatTable
+	cmd.Flags().Var((*formatValue)(p), "format", usage)
+}
+
+// String returns the format.
+func (f *formatValue) String() string { return string(*f) }
+
+// Set checks and stores a format.
+func (f *formatValue) Set(s string) error {
+	if s != formatTable && s != formatJSON {
+		return fmt.Errorf("must be %s or %s", formatTable, formatJSON)
+	}
+	*f = formatValue(s)
+	return nil
+}
+
+// Type is the placeholder help shows for the value.
+func (f *formatValue) Type() string { return formatTable + "|" + formatJSON }

@@ -63,6 +63,10 @@ func TestExecuteUsage(t *testing.T) {
 		{"too many scenarios", "run a b", exitUsage, "accepts at most 1 arg(s), received 2"},
 		{"bad format", "scenarios --format xml", exitUsage, `invalid argument "xml" for "--format" flag`},
 		{"calc without ports", "calc --rate 1", exitUsage, "required flag --ports not set"},
+		{"seed not a whole number", "run --seed -1", exitUsage, `invalid argument "-1" for "--seed" flag: want a whole number >= 0 (see`},
+		{"rate not a number", "calc --ports 10 --rate x", exitUsage, `invalid argument "x" for "--rate" flag: want a number (see`},
+		{"ports out of range", "calc --ports 99999999999999999999 --rate 1", exitUsage, `for "--ports" flag: out of range (see`},
+		{"zero duration names the flag", "run --duration 0s", exitUsage, "--duration must be > 0, got 0s (see 'portsim run --help')"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +108,31 @@ func executeCmd(cmd *cobra.Command, argv string) error {
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	_, err := cmd.ExecuteC()
 	return err
+}
+
+// parseOnly runs the command newCmd builds on argv with a runF that keeps
+// the parsed options instead of running. With wantErr set, it checks that
+// parsing failed with a usage error containing wantErr before runF was
+// called, and returns nil options; otherwise it returns what runF got.
+func parseOnly[O any](t *testing.T, newCmd func(*IOStreams, func(*O) error) *cobra.Command, argv, wantErr string) (*IOStreams, *O) {
+	t.Helper()
+	ios, _, _ := testIO()
+	var got *O
+	cmd := newCmd(ios, func(o *O) error {
+		got = o
+		return nil
+	})
+	err := executeCmd(cmd, argv)
+	if wantErr != "" {
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), wantErr)
+		assert.Equal(t, exitUsage, exitCode(err), "exit status of %v", err)
+		assert.Nil(t, got, "runF must not be called")
+		return ios, nil
+	}
+	require.NoError(t, err)
+	require.NotNil(t, got)
+	return ios, got
 }
 
 // runCLI runs the whole portsim command line (space-separated args)

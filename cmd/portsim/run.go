@@ -51,16 +51,24 @@ func NewCmdRun(ios *IOStreams, runF func(*RunOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO]",
 		Short: "Run a scenario and write its results",
-		Long: fmt.Sprintf(`Run a scenario in virtual time and write the results.
+		Long: fmt.Sprintf(`Run a scenario in virtual time, print a summary and write the results.
 
 SCENARIO is a YAML file or the name of a built-in scenario (see "portsim
 scenarios"); without it, the built-in %q runs.
 
-The output directory receives:
+--set changes a field of the scenario for this run: PATH is keys and list
+indexes joined by dots, VALUE is written as in the file, e.g.
+  --set workloads.0.arrival.rate=800
+  --set hosts.0.sysctls.net.ipv4.ip_local_port_range="1024 65535"
+  --set 'workloads.0.to=["203.0.113.10:443", "203.0.113.11:443"]'
+--seed N and --duration D are short for --set seed=N and --set duration=D,
+applied after every --set.
+
+The output directory (--out) receives:
   %-14s totals, peaks, per-host settings and results, analytic estimates
   %-14s one row per sample interval
-  %-14s ports in use by state over time, for the most loaded domain
-  %s
+  %-14s the chart: ports held by state over time toward the most loaded
+  %-14s destination, and failed connects per second
 
 The same scenario and seed always give a byte-identical %s.`,
 			scenarios.Default, summaryFile, seriesFile, occPNGFile, occSVGFile, summaryFile),
@@ -73,11 +81,13 @@ The same scenario and seed always give a byte-identical %s.`,
 			if len(args) == 1 {
 				opts.Scenario = args[0]
 			}
-			if err := checkFormat(cmd, opts.Format); err != nil {
-				return err
-			}
 			if opts.OutDir == "" {
 				return flagUsageError(cmd, fmt.Errorf("--out must not be empty"))
+			}
+			// Checked here so that the message names the flag; the
+			// scenario would report it as a --set of duration.
+			if cmd.Flags().Changed("duration") && duration <= 0 {
+				return flagUsageError(cmd, fmt.Errorf("--duration must be > 0, got %v", duration))
 			}
 			opts.Overrides = append([]string(nil), sets...)
 			if cmd.Flags().Changed("seed") {
@@ -97,8 +107,8 @@ The same scenario and seed always give a byte-identical %s.`,
 	f.StringVar(&opts.OutDir, "out", "portsim-out", "directory to write the result files to")
 	f.Uint64Var(&seed, "seed", 0, "random seed (overrides the scenario's seed)")
 	f.DurationVar(&duration, "duration", 0, "simulated time span, e.g. 30s or 1h (overrides the scenario's duration)")
-	f.StringArrayVar(&sets, "set", nil, "set a scenario field, `path=value` (repeatable), e.g. workloads.0.arrival.rate=800")
-	f.StringVar(&opts.Format, "format", formatTable, "output format: table or json")
+	f.StringArrayVar(&sets, "set", nil, "change a scenario field, `PATH=VALUE` (repeatable; see above)")
+	addFormatFlag(cmd, &opts.Format, "print the summary as tables, or as summary.json (json)")
 	return cmd
 }
 
@@ -137,5 +147,5 @@ func runRun(opts *RunOptions) error {
 	for i, f := range files {
 		files[i] = filepath.Join(opts.OutDir, f)
 	}
-	return printRunTables(opts.IO.Out, s, &res.Summary, files)
+	return printRunTables(opts.IO.Out, s, &res.Summary, opts.Overrides, files)
 }

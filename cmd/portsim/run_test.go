@@ -60,26 +60,46 @@ func TestNewCmdRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ios, _, _ := testIO()
-			var got *RunOptions
-			cmd := NewCmdRun(ios, func(o *RunOptions) error {
-				got = o
-				return nil
-			})
-			err := executeCmd(cmd, tt.argv)
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				assert.Equal(t, exitUsage, exitCode(err), "exit status of %v", err)
-				assert.Nil(t, got, "runF must not be called")
+			ios, got := parseOnly(t, NewCmdRun, tt.argv, tt.wantErr)
+			if got == nil {
 				return
 			}
-			require.NoError(t, err)
-			require.NotNil(t, got)
 			assert.Same(t, ios, got.IO)
 			tt.want.IO = ios
 			assert.Equal(t, &tt.want, got)
 		})
+	}
+}
+
+func TestNewCmdScenarios(t *testing.T) {
+	for argv, want := range map[string]string{"": "table", "--format json": "json"} {
+		ios, got := parseOnly(t, NewCmdScenarios, argv, "")
+		assert.Same(t, ios, got.IO)
+		assert.Equal(t, want, got.Format, argv)
+	}
+	parseOnly(t, NewCmdScenarios, "--format xml", `invalid argument "xml" for "--format" flag: must be table or json`)
+	parseOnly(t, NewCmdScenarios, "extra", `unknown command "extra"`)
+}
+
+func TestScenariosList(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "scenarios")
+	require.Equal(t, exitOK, code, stderr)
+	for _, b := range scenarios.Builtins() {
+		assert.Contains(t, stdout, " "+b.Name+" ")
+	}
+	assert.Contains(t, stdout, scenarios.Default+" (default)")
+	for line := range strings.Lines(stdout) {
+		assert.LessOrEqual(t, len(strings.TrimSuffix(line, "\n")), 80, "fits a terminal: %q", line)
+	}
+
+	code, stdout, stderr = runCLI(t, "scenarios --format json")
+	require.Equal(t, exitOK, code, stderr)
+	var list []builtinJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &list))
+	require.Len(t, list, len(scenarios.Builtins()))
+	for _, b := range list {
+		assert.Equal(t, b.Name == scenarios.Default, b.Default, b.Name)
+		assert.NotEmpty(t, b.Description, b.Name)
 	}
 }
 
