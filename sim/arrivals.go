@@ -67,9 +67,15 @@ func (a *arrivals) next() (Time, bool) {
 		// The k-th arrival is where the cumulative rate
 		// Λ(τ) = rate·τ + rampA·τ² reaches k; τ = 2k / (rate + sqrt(rate² + 4·rampA·k))
 		// is the root that stays finite when rampA is 0.
+		if a.k == 0 {
+			// Λ(0) = 0: the first arrival is at start even when the
+			// ramp starts from rate 0 (where the formula below is 0/0).
+			t = a.start
+			break
+		}
 		disc := a.rate*a.rate + 4*a.rampA*float64(a.k)
 		if disc < 0 {
-			return 0, false
+			return 0, false // a falling ramp that never reaches k
 		}
 		den := a.rate + math.Sqrt(disc)
 		if den <= 0 {

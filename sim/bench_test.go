@@ -35,8 +35,10 @@ func BenchmarkReferenceScenario(b *testing.B) {
 	var perSocket float64
 	for b.Loop() {
 		var before, after runtime.MemStats
+		b.StopTimer()
 		runtime.GC()
 		runtime.ReadMemStats(&before)
+		b.StartTimer()
 		m, err := newModel(s)
 		require.NoError(b, err)
 		m.loop()
@@ -51,7 +53,7 @@ func BenchmarkReferenceScenario(b *testing.B) {
 		for _, d := range m.doms {
 			conns += d.attempts
 		}
-		events += m.eng.Processed
+		events += m.events
 		runtime.KeepAlive(m)
 		b.StartTimer()
 	}

@@ -5,11 +5,12 @@ package sim
 // and seed.
 type Time int64
 
-// event is one scheduled occurrence: at T, of Kind, for ID (a connection
-// slot, a workload or nothing). Seq orders events that share a time: the
+// Event is one scheduled occurrence: at T, of Kind, for ID (a connection
+// slot, a workload or nothing); Kind and ID mean what the model using the
+// Engine says they mean. Seq orders events that share a time: the
 // one scheduled first runs first, which makes runs deterministic without
 // relying on heap internals.
-type event struct {
+type Event struct {
 	T    Time
 	Seq  uint64
 	ID   int32
@@ -17,7 +18,7 @@ type event struct {
 }
 
 // before is the engine's total order: by time, then by scheduling order.
-func (a *event) before(b *event) bool {
+func (a *Event) before(b *Event) bool {
 	return a.T < b.T || (a.T == b.T && a.Seq < b.Seq)
 }
 
@@ -26,12 +27,12 @@ func (a *event) before(b *event) bool {
 // (go-ecosystem.md §4: ~2.4x faster than container/heap; the Go runtime's
 // timer heap in src/runtime/time.go is 4-ary for the same reason).
 type heap4 struct {
-	a []event
+	a []Event
 }
 
 func (h *heap4) len() int { return len(h.a) }
 
-func (h *heap4) push(e event) {
+func (h *heap4) push(e Event) {
 	h.a = append(h.a, e)
 	i := len(h.a) - 1
 	for i > 0 {
@@ -45,7 +46,7 @@ func (h *heap4) push(e event) {
 }
 
 // pop removes and returns the minimum; the heap must not be empty.
-func (h *heap4) pop() event {
+func (h *heap4) pop() Event {
 	top := h.a[0]
 	n := len(h.a) - 1
 	last := h.a[n]
@@ -83,12 +84,12 @@ func (h *heap4) pop() event {
 // length, so its expiries are a lane.
 type lane struct {
 	delay Time
-	buf   []event // len is a power of two
+	buf   []Event // len is a power of two
 	head  int
 	n     int
 }
 
-func (l *lane) push(e event) {
+func (l *lane) push(e Event) {
 	if l.n == len(l.buf) {
 		l.grow()
 	}
@@ -98,16 +99,16 @@ func (l *lane) push(e event) {
 
 func (l *lane) grow() {
 	size := max(16, 2*len(l.buf))
-	nb := make([]event, size)
+	nb := make([]Event, size)
 	for i := 0; i < l.n; i++ {
 		nb[i] = l.buf[(l.head+i)&(len(l.buf)-1)]
 	}
 	l.buf, l.head = nb, 0
 }
 
-func (l *lane) front() *event { return &l.buf[l.head] }
+func (l *lane) front() *Event { return &l.buf[l.head] }
 
-func (l *lane) pop() event {
+func (l *lane) pop() Event {
 	e := l.buf[l.head]
 	l.head = (l.head + 1) & (len(l.buf) - 1)
 	l.n--
@@ -117,7 +118,7 @@ func (l *lane) pop() event {
 // LaneID names a lane of an Engine.
 type LaneID int
 
-// Engine is a deterministic discrete-event scheduler: a virtual clock, a
+// Engine is a deterministic discrete-Event scheduler: a virtual clock, a
 // heap for events at arbitrary times and FIFO lanes for fixed delays. It
 // runs on one goroutine; nothing in it reads the wall clock.
 type Engine struct {
@@ -125,8 +126,6 @@ type Engine struct {
 	seq   uint64
 	heap  heap4
 	lanes []lane
-	// Processed counts the events returned by Next.
-	Processed uint64
 }
 
 // Now returns the current virtual time.
@@ -142,23 +141,23 @@ func (e *Engine) NewLane(delay Time) LaneID {
 	return LaneID(len(e.lanes) - 1)
 }
 
-// At schedules an event at absolute time t (not before Now).
+// At schedules an Event at absolute time t (not before Now).
 func (e *Engine) At(t Time, kind uint8, id int32) {
 	e.seq++
-	e.heap.push(event{T: t, Seq: e.seq, ID: id, Kind: kind})
+	e.heap.push(Event{T: t, Seq: e.seq, ID: id, Kind: kind})
 }
 
-// After schedules an event on lane l, at Now plus the lane's delay.
+// After schedules an Event on lane l, at Now plus the lane's delay.
 func (e *Engine) After(l LaneID, kind uint8, id int32) {
 	e.seq++
 	ln := &e.lanes[l]
-	ln.push(event{T: e.now + ln.delay, Seq: e.seq, ID: id, Kind: kind})
+	ln.push(Event{T: e.now + ln.delay, Seq: e.seq, ID: id, Kind: kind})
 }
 
-// Next removes the earliest pending event, advances the clock to it and
+// Next removes the earliest pending Event, advances the clock to it and
 // returns it; ok is false when nothing is pending.
-func (e *Engine) Next() (ev event, ok bool) {
-	var best *event
+func (e *Engine) Next() (ev Event, ok bool) {
+	var best *Event
 	src := -1
 	if e.heap.len() > 0 {
 		best = &e.heap.a[0]
@@ -173,7 +172,7 @@ func (e *Engine) Next() (ev event, ok bool) {
 		}
 	}
 	if best == nil {
-		return event{}, false
+		return Event{}, false
 	}
 	if src < 0 {
 		ev = e.heap.pop()
@@ -181,7 +180,6 @@ func (e *Engine) Next() (ev event, ok bool) {
 		ev = e.lanes[src].pop()
 	}
 	e.now = ev.T
-	e.Processed++
 	return ev, true
 }
 

@@ -70,7 +70,6 @@ func TestEngineTiesFIFO(t *testing.T) {
 	}
 	_, ok := e.Next()
 	assert.False(t, ok)
-	assert.Equal(t, uint64(3), e.Processed)
 }
 
 // Steady-state scheduling must not allocate: the heap and lanes reuse their

@@ -20,15 +20,18 @@ type Summary struct {
 	Seed      uint64   `json:"seed"`
 	DurationS float64  `json:"duration_s"`
 	Totals
-	// ProbesPerAlloc are quantiles of candidates probed per allocation.
+	// ProbesPerAlloc are quantiles of candidates probed per allocation,
+	// failed ones included (they probe the whole range, so p99 jumps to
+	// the range size once more than 1 % of attempts fail).
 	ProbesPerAlloc Quantiles     `json:"probes_per_alloc"`
 	Hosts          []HostSummary `json:"hosts"`
 	// Domains are the conflict domains: for a host whose connect() shares
 	// ports across destinations, one per (local address, destination);
-	// otherwise one per local address.
+	// otherwise one per address family (the whole host competes).
 	Domains []DomainSummary `json:"domains"`
-	// MostLoaded indexes Domains: the domain with the highest peak
-	// occupancy (ties: lowest index). -1 when there are none.
+	// MostLoaded indexes Domains: the domain with the highest offered load
+	// (arrival rate x mean holding time; then the highest rate; ties: the
+	// lowest index), whose rows Series.Domain holds. -1 when there are none.
 	MostLoaded int      `json:"most_loaded_domain"`
 	Analytic   Analytic `json:"analytic"`
 	// Events is the number of events the engine processed.
@@ -117,8 +120,9 @@ type Steady struct {
 
 // Analytic holds closed-form predictions for comparison with the simulated
 // figures (Little's law, Erlang B; see sim/analytic). They assume
-// stationary Poisson-like arrivals; Applicable says whether the scenario
-// meets that (constant or Poisson arrivals over the whole run).
+// stationary Poisson arrivals; Applicable says whether the scenario meets
+// that (Poisson arrivals over the whole run, a finite mean holding time, and
+// tcp_max_tw_buckets out of reach).
 type Analytic struct {
 	Applicable bool `json:"applicable"`
 	// OfferedLoadErlangs is arrival rate x mean holding time (lifetime plus

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 
@@ -46,8 +47,8 @@ type domRun struct {
 	d            *tcpstate.Domain
 	attempts     uint64
 	successes    uint64
-	fails        [4]uint64 // by alloc.Errno
-	firstFail    Time      // -1: none
+	fails        [alloc.NumErrnos]uint64
+	firstFail    Time // -1: none
 	peakTW       int
 	peakInUse    int
 	area         float64 // integral of InUse over time, socket-nanoseconds
@@ -63,9 +64,12 @@ type domRun struct {
 	applicable   bool
 }
 
-// integrate adds the occupancy since the last change to the time integral.
-func (d *domRun) integrate(now Time) {
-	n := float64(d.d.InUse)
+// integrate adds to the time integral the occupancy inUse, which has held
+// since the last change, up to now. It is called only when the occupancy
+// changes (a connect() that succeeds, a socket reaching CLOSED), not per
+// event.
+func (d *domRun) integrate(now Time, inUse int) {
+	n := float64(inUse)
 	d.area += n * float64(now-d.last)
 	if now > d.warm {
 		d.ssArea += n * float64(now-max(d.last, d.warm))
@@ -115,12 +119,16 @@ type model struct {
 	ivAttempts, ivSuccesses, ivFailures uint64
 	rows                                []Row
 	nextSample                          Time
+	// plotted indexes doms: the domain whose rows the series keeps (the
+	// highest offered load), -1 when there are no domains.
+	plotted int
+	events  uint64
 }
 
-// stream returns the random source of one model component, derived from
-// the scenario seed and the component's name, so adding a workload does not
-// change the draws of another (math/rand/v2 PCG; FNV-1a of the name as the
-// stream selector).
+// stream returns the random source of one model component, seeded with the
+// scenario seed and the FNV-1a hash of the component's name (the two 64-bit
+// halves of PCG's 128-bit state), so adding a workload does not change the
+// draws of another.
 func stream(seed uint64, name string) *rand.PCG {
 	h := fnv.New64a()
 	h.Write([]byte(name))
@@ -144,6 +152,9 @@ func Run(s *scenarios.Scenario) (*Result, error) {
 func newModel(s *scenarios.Scenario) (*model, error) {
 	if s.Duration <= 0 || s.Sample <= 0 {
 		return nil, fmt.Errorf("sim: duration and sample must be > 0")
+	}
+	if len(s.Workloads) > math.MaxUint16+1 {
+		return nil, fmt.Errorf("sim: %d workloads; at most %d are supported", len(s.Workloads), math.MaxUint16+1)
 	}
 	m := &model{sc: s, end: Time(s.Duration), nextSample: min(Time(s.Sample), Time(s.Duration))}
 	lanes := map[Time]LaneID{}
@@ -271,6 +282,7 @@ func (m *model) loop() {
 		if !ok || ev.T > m.end {
 			break
 		}
+		m.events++
 		switch ev.Kind {
 		case kArrival:
 			m.arrival(ev.ID)
@@ -287,7 +299,7 @@ func (m *model) loop() {
 		}
 	}
 	for _, d := range m.doms {
-		d.integrate(m.end)
+		d.integrate(m.end, d.d.InUse)
 	}
 }
 
@@ -305,8 +317,7 @@ func (m *model) arrival(id int32) {
 	}
 	d := m.doms[gi]
 	hr := m.hosts[d.host]
-	d.integrate(now)
-	ports := hr.tbl.PortsInUse
+	ports, inUse := hr.tbl.PortsInUse, d.d.InUse
 	r := hr.tbl.Connect(d.dom)
 	hr.probes[r.Probes]++
 	d.attempts++
@@ -329,6 +340,7 @@ func (m *model) arrival(id int32) {
 	}
 	d.successes++
 	m.ivSuccesses++
+	d.integrate(now, inUse)
 	d.peakInUse = max(d.peakInUse, d.d.InUse)
 	if hr.tbl.PortsInUse != ports {
 		m.totalPorts++
@@ -356,10 +368,10 @@ func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
 	cn := &m.conns[c]
 	d := m.doms[cn.dom]
 	hr := m.hosts[d.host]
-	d.integrate(m.eng.Now())
-	ports := hr.tbl.PortsInUse
+	ports, inUse := hr.tbl.PortsInUse, d.d.InUse
 	cn.state = hr.tbl.Apply(d.dom, cn.port, cn.state, in)
 	if cn.state == tcpstate.Closed {
+		d.integrate(m.eng.Now(), inUse)
 		m.totalPorts -= ports - hr.tbl.PortsInUse
 		m.free = append(m.free, c)
 	}
@@ -450,7 +462,8 @@ func (m *model) sample(t Time) {
 	}
 	row.PortsInUse = m.totalPorts
 	m.rows = append(m.rows, row)
-	for _, d := range m.doms {
+	if m.plotted >= 0 {
+		d := m.doms[m.plotted]
 		est, tw := d.d.Count[tcpstate.Established], d.d.Count[tcpstate.TimeWait]
 		d.rows = append(d.rows, DomainRow{Established: est, TimeWait: tw, Other: d.d.InUse - est - tw, Failures: d.intervalFail})
 		d.intervalFail = 0

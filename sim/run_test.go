@@ -317,3 +317,26 @@ func TestDeterministic(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, a.Summary.Attempts, c.Summary.Attempts)
 }
+
+// tcp_max_tw_buckets = 0 means no TIME_WAIT at all (inet_twsk_alloc always
+// fails): no socket waits, and the analytic holding time leaves TIME_WAIT
+// out, so Little's law still holds.
+func TestNoTimeWaitBuckets(t *testing.T) {
+	h := host(t, "linux", map[string]string{"net.ipv4.tcp_max_tw_buckets": "0"})
+	w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Poisson, Rate: 500},
+		Hold: scenarios.Hold{Dist: scenarios.Exponential, Mean: 2 * time.Second}, Close: clientClose, RTT: time.Millisecond}
+	res, err := Run(scenario(h, w, 600*time.Second))
+	require.NoError(t, err)
+	s := res.Summary
+	assert.Zero(t, s.PeakTimeWait)
+	// Every connection that closed within the run overflowed: all but
+	// those still open at the end (at most the peak occupancy).
+	ov := s.Hosts[0].TwOverflows
+	assert.LessOrEqual(t, ov, s.Successes)
+	assert.GreaterOrEqual(t, ov, s.Successes-uint64(s.PeakPortsInUse))
+	a := s.Analytic
+	assert.True(t, a.Applicable)
+	assert.InDelta(t, 500*2.002, a.OfferedLoadErlangs, 1e-6)
+	require.NotNil(t, s.Domains[0].Steady)
+	assert.InEpsilon(t, a.LittlesLawPorts, s.Domains[0].Steady.MeanPortsInUse, 0.01)
+}

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"math"
-	"sort"
 
 	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/scenarios"
@@ -25,19 +24,22 @@ func (m *model) offeredLoad() {
 		h := m.hosts[w.From].h
 		mh, finite := meanHold(w.Hold)
 		rtt := w.RTT.Seconds()
-		tw := h.Profile.TimeWait.Seconds()
-		hold := rtt + mh + w.Close.Client*(rtt+tw) + w.Close.Server*rtt
 		rate := meanRate(w) / float64(len(w.To))
 		ok := finite && w.Arrival.Process == scenarios.Poisson && w.Start == 0 && w.Stop == m.sc.Duration
 		for _, gi := range wr.doms {
 			d := m.doms[gi]
+			tw := h.Profile.TimeWait.Seconds()
+			if m.hosts[d.host].tbl.SkipsTimeWait(d.dom) {
+				tw = 0
+			}
+			hold := rtt + mh + w.Close.Client*(rtt+tw) + w.Close.Server*rtt
 			d.rate += rate
 			if finite {
 				d.load += rate * hold
 			}
 			d.applicable = d.applicable && ok
+			expectedTW[w.From] += rate * w.Close.Client * tw
 		}
-		expectedTW[w.From] += meanRate(w) * w.Close.Client * tw
 	}
 	for _, d := range m.doms {
 		d.warm = math.MaxInt64
@@ -45,8 +47,21 @@ func (m *model) offeredLoad() {
 			d.warm = Time(math.Ceil(d.load / d.rate * 1e9))
 		}
 		cap := m.hosts[d.host].h.Profile.TCPMaxTwBuckets
-		if e := expectedTW[d.host]; cap != tcpstate.NoTwCap && e+5*math.Sqrt(e) >= float64(cap) {
+		if e := expectedTW[d.host]; cap != tcpstate.NoTwCap && e > 0 && e+5*math.Sqrt(e) >= float64(cap) {
 			d.applicable = false
+		}
+	}
+	// The series follows the domain with the highest offered load (then
+	// the highest rate; ties: the first), chosen before the run so that
+	// only its rows are kept.
+	m.plotted = -1
+	for i, d := range m.doms {
+		if m.plotted < 0 {
+			m.plotted = i
+			continue
+		}
+		if p := m.doms[m.plotted]; d.load > p.load || (d.load == p.load && d.rate > p.rate) {
+			m.plotted = i
 		}
 	}
 }
@@ -72,15 +87,15 @@ func (m *model) result() *Result {
 		Overrides:  s.Overrides,
 		Seed:       s.Seed,
 		DurationS:  s.Duration.Seconds(),
-		MostLoaded: -1,
-		Events:     m.eng.Processed,
+		MostLoaded: m.plotted,
+		Events:     m.events,
 	}
 	hostTotals := make([]Totals, len(m.hosts))
 	for i := range hostTotals {
 		hostTotals[i].Failures = map[string]uint64{}
 	}
 	sum.Failures = map[string]uint64{}
-	for i, d := range m.doms {
+	for _, d := range m.doms {
 		hr := m.hosts[d.host]
 		ds := DomainSummary{
 			Host:           hr.h.Name,
@@ -98,9 +113,6 @@ func (m *model) result() *Result {
 		sum.Domains = append(sum.Domains, ds)
 		merge(&hostTotals[d.host], &ds.Totals)
 		merge(&sum.Totals, &ds.Totals)
-		if sum.MostLoaded < 0 || d.peakInUse > m.doms[sum.MostLoaded].peakInUse {
-			sum.MostLoaded = i
-		}
 	}
 	all := []uint64{}
 	for i, hr := range m.hosts {
@@ -173,13 +185,8 @@ func (d *domRun) totals() Totals {
 func merge(dst, src *Totals) {
 	dst.Attempts += src.Attempts
 	dst.Successes += src.Successes
-	keys := make([]string, 0, len(src.Failures))
-	for k := range src.Failures {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		dst.Failures[k] += src.Failures[k]
+	for k, n := range src.Failures {
+		dst.Failures[k] += n
 	}
 	if src.FirstFailureS != nil && (dst.FirstFailureS == nil || *src.FirstFailureS < *dst.FirstFailureS) {
 		f := *src.FirstFailureS
