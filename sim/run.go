@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -244,6 +245,11 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 	return m, nil
 }
 
+// ErrUnsupported wraps errors about scenarios that ask for behaviour the
+// models do not cover yet; such a scenario is a configuration problem, not a
+// failure of the run.
+var ErrUnsupported = errors.New("not modelled yet")
+
 // checkTwReuse refuses scenarios in which Linux would let connect() take
 // over a TIME_WAIT 4-tuple (tcp_twsk_unique: tcp_tw_reuse 1, or 2 toward a
 // loopback peer, with TCP timestamps on, os-semantics.md §4.5): that rule
@@ -255,8 +261,8 @@ func checkTwReuse(h *scenarios.Host, w *scenarios.Workload) error {
 	}
 	for _, d := range w.To {
 		if p.TCPTwReuse == 1 || d.Addr().IsLoopback() || w.Source.IsLoopback() {
-			return fmt.Errorf("sim: host %s, workload %s: net.ipv4.tcp_tw_reuse=%d with tcp_timestamps on lets connect() reuse TIME_WAIT 4-tuples toward %v, which portsim does not model yet; set net.ipv4.tcp_tw_reuse to 0 (or net.ipv4.tcp_timestamps to 0) for this scenario",
-				h.Name, w.Name, p.TCPTwReuse, d)
+			return fmt.Errorf("sim: host %s, workload %s: net.ipv4.tcp_tw_reuse=%d with tcp_timestamps on lets connect() reuse TIME_WAIT 4-tuples toward %v, which is %w; set net.ipv4.tcp_tw_reuse to 0 (or net.ipv4.tcp_timestamps to 0) for this scenario",
+				h.Name, w.Name, p.TCPTwReuse, d, ErrUnsupported)
 		}
 	}
 	return nil

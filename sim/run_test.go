@@ -276,6 +276,7 @@ func TestTwReuseRefused(t *testing.T) {
 		Hold: scenarios.Hold{Dist: scenarios.Fixed}, Close: clientClose}
 	_, err := Run(scenario(h, w, 10*time.Second))
 	require.ErrorContains(t, err, "tcp_tw_reuse=1")
+	require.ErrorIs(t, err, ErrUnsupported)
 	// Loopback-only reuse (the default, 2) toward a non-loopback peer is fine.
 	_, err = Run(scenario(host(t, "linux", nil), w, 10*time.Second))
 	require.NoError(t, err)

@@ -180,7 +180,7 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 
 	if sum.MostLoaded >= 0 && sum.MostLoaded < len(sum.Domains) {
 		d := &sum.Domains[sum.MostLoaded]
-		p.section(fmt.Sprintf("Most loaded domain: %s, %s -> %s (%d usable ports)", d.Host, d.Local, d.Destination, d.UsablePorts))
+		p.section(fmt.Sprintf("Busiest destination (highest offered load): %s, %s -> %s (%d usable ports)", d.Host, d.Local, d.Destination, d.UsablePorts))
 		p.domain(d)
 	}
 

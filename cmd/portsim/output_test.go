@@ -56,7 +56,7 @@ func TestPrintRunTables(t *testing.T) {
 		"EADDRNOTAVAIL 10",
 		"12.346s",
 		"TIME_WAIT skipped (tcp_max_tw_buckets full)",
-		"Most loaded domain: b, 10.0.0.2 -> * (64500 usable ports)",
+		"Busiest destination (highest offered load): b, 10.0.0.2 -> * (64500 usable ports)",
 		"analytic estimates not applicable",
 		"7.3",
 		"d/summary.json",

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim"
 )
 
 // IOStreams are the writers a command prints to. Commands never touch
@@ -90,7 +91,7 @@ func exitCode(err error) int {
 	}
 	var ue *usageError
 	var se *scenarios.Error
-	if errors.As(err, &ue) || errors.As(err, &se) {
+	if errors.As(err, &ue) || errors.As(err, &se) || errors.Is(err, sim.ErrUnsupported) {
 		return exitUsage
 	}
 	return exitFailure
@@ -129,8 +130,8 @@ func NewCmdRoot(ios *IOStreams) *cobra.Command {
 allocation and exhaustion. It models how operating systems pick local ports for
 outgoing connections (ip_local_port_range, reserved ports, the allocation
 algorithm, port sharing across destinations), how long ports stay taken
-(connection lifetime, TIME_WAIT, tcp_tw_reuse, tcp_max_tw_buckets), and when
-connect() starts failing with EADDRNOTAVAIL. Runs are in virtual time: the same
+(connection lifetime, who closes first, TIME_WAIT, tcp_max_tw_buckets), and
+when connect() starts failing with EADDRNOTAVAIL. Runs are in virtual time: the same
 scenario and seed always give the same results, byte for byte.
 
 Describe hosts and workloads in a YAML scenario (or pick a built-in one), run it

@@ -158,7 +158,7 @@ func TestRunEndToEnd(t *testing.T) {
 		"scenario  " + scenarios.Default, "file      builtin:" + scenarios.Default, "duration  20s",
 		"Host settings", "ip_local_port_range", "tcp_max_tw_buckets",
 		"Results", "attempts", "peak TIME_WAIT", "probes/alloc p99", "total",
-		"Most loaded domain", "Files written",
+		"Busiest destination", "Files written",
 	} {
 		assert.Contains(t, stdout, want)
 	}
