@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Request is one port-allocation request, as seen by an allocator.
@@ -25,6 +26,20 @@ type Request struct {
 	// (os-semantics.md §3.7). If left at OK, allocators return EADDRNOTAVAIL
 	// so that a failure can never be mistaken for success.
 	Fail Errno
+	// Now is the virtual time of the request since the start of the run.
+	// Time-dependent selectors read it as data: Linux 5.18+ mixes a
+	// 10-second epoch into its hash (secure_ipv4_port_ephemeral), FreeBSD
+	// 13 counts allocations per second (ipport_tick). No allocator reads a
+	// clock.
+	Now time.Duration
+	// ReuseAddr is SO_REUSEADDR on the socket; Linux bind(0) then tries the
+	// lower half of the range first (inet_csk_find_open_port).
+	ReuseAddr bool
+	// LocalRange is a per-socket range (Linux IP_LOCAL_PORT_RANGE, 6.3+);
+	// the zero Range means none. It can only narrow the allocator's range
+	// (inet_sk_get_local_port_range), and Linux 6.8+ connect() drops the
+	// parity split when it is set.
+	LocalRange Range
 }
 
 // failErrno returns the errno a failed allocation reports for req.
@@ -80,7 +95,24 @@ type Config struct {
 	// Rand is the random stream for randomized allocators: a math/rand/v2
 	// Rand over a seeded source (PCG), owned by the caller so that runs are
 	// reproducible. Required by "random-start"; ignored by "sequential".
+	// Keyed selectors draw their secret keys from it when they are built.
 	Rand *rand.Rand
+	// TableSize is RFC 6056 Algorithm 4's TABLE_LENGTH for "double-hash";
+	// 0 means the RFC's suggestion, 10.
+	TableSize int
+	// Increments is RFC 6056 Algorithm 5's bound N for
+	// "random-increments"; 0 means the RFC's 500.
+	Increments int
+	// RandomCPS and RandomTime are FreeBSD 13's
+	// net.inet.ip.portrange.randomcps (allocations per second above which
+	// allocation turns sequential; 0 means the default 10) and randomtime
+	// (how long it stays sequential; 0 means the default 45 s).
+	RandomCPS  int
+	RandomTime time.Duration
+	// AutobindReuse is Linux net.ipv4.ip_autobind_reuse: when bind(0)
+	// finds no free port, try again allowing ports held by non-listening
+	// SO_REUSEADDR sockets (inet_csk_find_open_port relax pass).
+	AutobindReuse bool
 }
 
 // Names of the allocators New knows.
@@ -104,10 +136,21 @@ const (
 var ErrUnknownAllocator = errors.New("unknown allocator")
 
 // registry maps names to constructors; constructors validate the Config
-// fields they use. Range is validated by New for all of them.
+// fields they use. Range is validated by New for all of them. Files that
+// define allocators add theirs with register in an init function, as
+// database/sql drivers do, so each algorithm stays in its own file.
 var registry = map[string]func(Config) (Allocator, error){
 	NameSequential:  newSequential,
 	NameRandomStart: newRandomStart,
+}
+
+// register adds a constructor under name; registering a name twice is a
+// programming error and panics.
+func register(name string, mk func(Config) (Allocator, error)) {
+	if _, dup := registry[name]; dup {
+		panic("alloc: allocator " + name + " registered twice")
+	}
+	registry[name] = mk
 }
 
 // New returns the allocator registered under name, configured by cfg.
