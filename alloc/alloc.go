@@ -17,8 +17,8 @@ type Request struct {
 	Local netip.Addr
 	// Remote is the destination for connect()/sendto() autobind, and the
 	// zero AddrPort for bind(port 0). Hash-based selectors (RFC 6056 §3.3.3
-	// and §3.3.4, Linux __inet_hash_connect) key on it; the allocators in
-	// this package ignore it.
+	// and §3.3.4, Linux __inet_hash_connect) key on it; the others ignore
+	// it.
 	Remote netip.AddrPort
 	// Fail is the errno to return when no usable port exists. The socket path
 	// sets it, because the same exhaustion is EADDRNOTAVAIL for TCP
@@ -60,12 +60,14 @@ func failErrno(req *Request) Errno {
 // __inet_hash_connect / in_pcb_lport_dest).
 //
 // On failure Err is the request's Fail errno, Port is 0 and Probes is the
-// number of candidates examined, Range.Size() for a full scan.
+// number of candidates examined: Range.Size() for one full scan, less where
+// the kernel skips a port (Linux rounds an odd-sized range down to even),
+// more where it scans twice (Linux bind(0)'s ip_autobind_reuse pass) or
+// draws with replacement (RFC 6056 Algorithms 2 and 5).
 type Result struct {
 	// Port is the chosen port, 0 on failure.
 	Port uint16
-	// Probes is the number of candidate ports examined, >= 1 on success and
-	// Range.Size() on failure.
+	// Probes is the number of candidate ports examined, >= 1 on success.
 	Probes int
 	// Err is OK or the request's Fail errno.
 	Err Errno
@@ -94,7 +96,8 @@ type Config struct {
 	First int
 	// Rand is the random stream for randomized allocators: a math/rand/v2
 	// Rand over a seeded source (PCG), owned by the caller so that runs are
-	// reproducible. Required by "random-start"; ignored by "sequential".
+	// reproducible. Required by every randomized or keyed allocator;
+	// ignored by "sequential".
 	// Keyed selectors draw their secret keys from it when they are built.
 	Rand *rand.Rand
 	// TableSize is RFC 6056 Algorithm 4's TABLE_LENGTH for "double-hash";

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ func TestErrnoString(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	assert.Equal(t, []string{"random-start", "sequential"}, Names())
+	assert.Equal(t, []string{"double-hash", "freebsd-13", "hash", "linux", "linux-alg3", "linux-alg4-256", "linux-bind", "linux-udp", "random-increments", "random-pick", "random-start", "sequential"}, Names())
 	for _, n := range Names() {
 		a, err := New(n, Config{Range: Range{32768, 60999}, Rand: newRand(1, 1)})
 		require.NoError(t, err)
@@ -35,7 +36,7 @@ func TestNewErrors(t *testing.T) {
 		cfg     Config
 		wantErr string
 	}{
-		{"nope", Config{Range: good}, `unknown allocator "nope" (known: random-start, sequential)`},
+		{"nope", Config{Range: good}, `unknown allocator "nope" (known: double-hash, freebsd-13, hash, linux, linux-alg3, linux-alg4-256, linux-bind, linux-udp, random-increments, random-pick, random-start, sequential)`},
 		{NameSequential, Config{Range: Range{61000, 32768}}, "low 61000 is above high 32768"},
 		{NameSequential, Config{}, "low 0 is below 1"},
 		{NameSequential, Config{Range: good, First: 61000}, "first port 61000 is outside range 32768-60999"},
@@ -43,6 +44,17 @@ func TestNewErrors(t *testing.T) {
 		{NameSequential, Config{Range: good, First: -1}, "first port -1 is outside range"},
 		{NameRandomStart, Config{Range: good}, "Config.Rand is nil"},
 		{NameRandomStart, Config{Range: Range{0, 5}, Rand: newRand(1, 1)}, "low 0 is below 1"},
+		{NameRandomPick, Config{Range: good}, "random-pick: Config.Rand is nil"},
+		{NameHash, Config{Range: good}, "hash: Config.Rand is nil"},
+		{NameDoubleHash, Config{Range: good}, "double-hash: Config.Rand is nil"},
+		{NameDoubleHash, Config{Range: good, Rand: newRand(1, 1), TableSize: -1}, "table size -1 is outside 1..65536"},
+		{NameDoubleHash, Config{Range: good, Rand: newRand(1, 1), TableSize: 65537}, "table size 65537 is outside 1..65536"},
+		{NameRandomIncrements, Config{Range: good}, "random-increments: Config.Rand is nil"},
+		{NameRandomIncrements, Config{Range: good, Rand: newRand(1, 1), Increments: -5}, "increment bound -5 is not positive"},
+		{NameFreeBSD13, Config{Range: good}, "freebsd-13: Config.Rand is nil"},
+		{NameFreeBSD13, Config{Range: good, Rand: newRand(1, 1), RandomCPS: -1}, "randomcps -1 is negative"},
+		{NameFreeBSD13, Config{Range: good, Rand: newRand(1, 1), RandomTime: -time.Second}, "randomtime -1s is not a non-negative whole number of seconds"},
+		{NameFreeBSD13, Config{Range: good, Rand: newRand(1, 1), RandomTime: 1500 * time.Millisecond}, "randomtime 1.5s is not"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+tt.wantErr, func(t *testing.T) {
@@ -54,6 +66,40 @@ func TestNewErrors(t *testing.T) {
 	_, err := New("nope", Config{})
 	assert.ErrorIs(t, err, ErrUnknownAllocator)
 }
+
+// reference is a naive model of one allocator: the same specification as the
+// real allocator, implemented as the port-by-port loop the kernels use.
+type reference interface {
+	allocate(req *Request, busy model) Result
+}
+
+// otherRefs builds the references of allocators refAllocator does not
+// cover, from the Config the allocator under test gets (so they draw their
+// keys and counters from an identical stream).
+var otherRefs = map[string]func(Config) reference{
+	NameRandomPick:       newRefRandomPick,
+	NameHash:             newRefHash,
+	NameDoubleHash:       newRefDoubleHash,
+	NameRandomIncrements: newRefRandomIncrements,
+	NameFreeBSD13:        newRefFreeBSD13,
+	NameLinuxAlg3:        newRefLinuxConnect(eraHint),
+	NameLinuxAlg4:        newRefLinuxConnect(eraTable256),
+	NameLinux:            newRefLinuxConnect(eraTable64K),
+	NameLinuxBind:        newRefLinuxBind,
+	NameLinuxUDP:         newRefLinuxUDP,
+}
+
+// failChecker is implemented by references whose allocators fail by rules
+// of their own (the Linux selectors round an odd-sized range down to an even
+// number of candidates, linux_ref_test.go); runScenario lets them check a
+// failure instead of requiring no free port and Probes = Size.
+type failChecker interface {
+	checkFailure(t testing.TB, req *Request, busy model, got Result)
+}
+
+// failsEarly lists the allocators that may fail while usable ports remain
+// (RFC 6056 §3.3.2 and §3.3.5: they keep no record of the ports tried).
+var failsEarly = map[string]bool{NameRandomPick: true, NameRandomIncrements: true}
 
 // refAllocator is the naive reference: the same specification as the real
 // allocators, implemented as the port-by-port loop the kernels and ns-3 use.
@@ -109,7 +155,9 @@ type scenario struct {
 // runScenario returns how many allocations succeeded and failed, after
 // checking every result against the reference and the invariants: a
 // successful port is in range and was not busy; a failure happens only when no
-// port of the range is free, with Probes = Size and the request's errno.
+// port of the range is free (except for failsEarly allocators), with Probes =
+// Size and the request's errno. Requests vary destination and time
+// (scenarioRequests) so keyed and rate-limited allocators change state.
 func runScenario(t testing.TB, name string, sc scenario) (ok, failed int) {
 	t.Helper()
 	rng := newRand(sc.seed, 1)
@@ -126,10 +174,17 @@ func runScenario(t testing.TB, name string, sc scenario) (ok, failed int) {
 
 	a, err := New(name, Config{Range: sc.r, First: sc.first, Rand: newRand(sc.seed, 2)})
 	require.NoError(t, err)
-	ref := &refAllocator{name: name, r: sc.r, next: sc.first, rng: newRand(sc.seed, 2)}
-	if ref.next == 0 {
-		ref.next = int(sc.r.Low)
+	var ref reference
+	if mk, ok := otherRefs[name]; ok {
+		ref = mk(Config{Range: sc.r, First: sc.first, Rand: newRand(sc.seed, 2)})
+	} else {
+		ra := &refAllocator{name: name, r: sc.r, next: sc.first, rng: newRand(sc.seed, 2)}
+		if ra.next == 0 {
+			ra.next = int(sc.r.Low)
+		}
+		ref = ra
 	}
+	reqs := newScenarioRequests(sc.seed)
 	errnos := []Errno{EADDRNOTAVAIL, EADDRINUSE, EAGAIN, OK}
 	for step := 0; step < sc.steps; step++ {
 		if rng.Float64() >= sc.allocP {
@@ -140,7 +195,7 @@ func runScenario(t testing.TB, name string, sc scenario) (ok, failed int) {
 			}
 			continue
 		}
-		req := Request{Fail: errnos[rng.IntN(len(errnos))]}
+		req := reqs.next(errnos[rng.IntN(len(errnos))])
 		got := a.Allocate(&req, &u)
 		want := ref.allocate(&req, m)
 		require.Equal(t, want, got, "%s %s step %d", name, sc.r, step)
@@ -154,8 +209,14 @@ func runScenario(t testing.TB, name string, sc scenario) (ok, failed int) {
 			sets[rng.IntN(len(sets))].Add(int(got.Port))
 		} else {
 			failed++
-			require.Zero(t, m.freeIn(sc.r), "failed with free ports left")
-			require.Equal(t, sc.r.Size(), got.Probes)
+			if fc, ok := ref.(failChecker); ok {
+				fc.checkFailure(t, &req, m, got)
+			} else {
+				if !failsEarly[name] {
+					require.Zero(t, m.freeIn(sc.r), "failed with free ports left")
+				}
+				require.Equal(t, sc.r.Size(), got.Probes)
+			}
 			require.Zero(t, got.Port)
 			if req.Fail == OK {
 				require.Equal(t, EADDRNOTAVAIL, got.Err)
@@ -167,7 +228,7 @@ func runScenario(t testing.TB, name string, sc scenario) (ok, failed int) {
 	return ok, failed
 }
 
-// TestAllocatorsAgainstReference runs both allocators through random busy
+// TestAllocatorsAgainstReference runs every allocator through random busy
 // patterns, from empty to completely full, on small, word-aligned,
 // word-straddling and full-size ranges.
 func TestAllocatorsAgainstReference(t *testing.T) {
@@ -375,8 +436,8 @@ func TestRandomStartClustering(t *testing.T) {
 	assert.Less(t, stat, crit)
 }
 
-// TestAllocateNoAllocs checks the hot path allocates nothing, for both
-// allocators, on empty, busy and full views.
+// TestAllocateNoAllocs checks the hot path allocates nothing, for every
+// allocator, on empty, busy and full views.
 func TestAllocateNoAllocs(t *testing.T) {
 	r := Range{32768, 60999}
 	var bound, reserved PortSet
@@ -396,11 +457,14 @@ func TestAllocateNoAllocs(t *testing.T) {
 	}
 }
 
-// misbehavingBusy breaks the NextFree contract.
+// misbehavingBusy breaks the Busy contract: every span answer is port 7.
 type misbehavingBusy struct{}
 
-func (misbehavingBusy) Has(int) bool          { return false }
-func (misbehavingBusy) NextFree(_, _ int) int { return 7 }
+func (misbehavingBusy) Has(int) bool                   { return false }
+func (misbehavingBusy) NextFree(_, _ int) int          { return 7 }
+func (misbehavingBusy) NextFreeParity(_, _, _ int) int { return 7 }
+func (misbehavingBusy) CountFree(_, _ int) int         { return 1 }
+func (misbehavingBusy) NthFree(_, _, _ int) int        { return 7 }
 
 func TestBrokenBusyPanics(t *testing.T) {
 	a, err := New(NameSequential, Config{Range: Range{100, 200}})
@@ -411,7 +475,7 @@ func TestBrokenBusyPanics(t *testing.T) {
 }
 
 // FuzzAllocators runs random scenarios (range, first port, density, shape,
-// number of sets, history length) through both allocators and the reference.
+// number of sets, history length) through every allocator and its reference.
 // Ranges are capped at 8192 ports so one input stays in the millisecond range.
 func FuzzAllocators(f *testing.F) {
 	f.Add(uint64(1), uint16(32768), uint16(33767), uint16(0), uint8(230), uint8(200), uint8(1))

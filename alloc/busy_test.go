@@ -100,3 +100,120 @@ func TestNoAllocsBitsetScans(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+// naiveNextFreeParity, naiveCountFree and naiveNthFree are the port-by-port
+// references for the Busy span questions, on a model clipped to 0..MaxPort.
+func naiveNextFreeParity(m model, from, to, parity int) int {
+	for q := max(from, 0); q <= min(to, MaxPort); q++ {
+		if q%2 == parity && !m[q] {
+			return q
+		}
+	}
+	return -1
+}
+
+func naiveCountFree(m model, from, to int) int {
+	n := 0
+	for q := max(from, 0); q <= min(to, MaxPort); q++ {
+		if !m[q] {
+			n++
+		}
+	}
+	return n
+}
+
+func naiveNthFree(m model, from, to, n int) int {
+	for q := max(from, 0); q <= min(to, MaxPort); q++ {
+		if !m[q] {
+			if n == 0 {
+				return q
+			}
+			n--
+		}
+	}
+	return -1
+}
+
+// TestBusySpanQuestionsAgainstNaive is the property test for NextFreeParity,
+// CountFree and NthFree on PortSet and on Unions of 0..4 sets, against the
+// port-by-port loops, with spans biased toward word boundaries.
+func TestBusySpanQuestionsAgainstNaive(t *testing.T) {
+	rng := newRand(6, 6)
+	for i := 0; i < 40; i++ {
+		n := i % 5
+		sets := make([]*PortSet, max(n, 1))
+		for k := range sets {
+			sets[k] = new(PortSet)
+		}
+		m := newModel()
+		if n > 0 {
+			density := []float64{0.3, 0.9, 0.999, 1, 0.5}[i%5]
+			fillRandom(rng, m, sets, 0, MaxPort, density, i%3 == 0)
+		}
+		u := NewUnion(sets[:n]...)
+		views := []Busy{&u}
+		if n == 1 {
+			views = append(views, sets[0])
+		}
+		for j := 0; j < 300; j++ {
+			from, to := randomSpan(rng)
+			free := naiveCountFree(m, from, to)
+			for _, b := range views {
+				for parity := 0; parity <= 1; parity++ {
+					require.Equal(t, naiveNextFreeParity(m, from, to, parity), b.NextFreeParity(from, to, parity),
+						"case %d (%T): NextFreeParity(%d, %d, %d)", i, b, from, to, parity)
+				}
+				require.Equal(t, free, b.CountFree(from, to), "case %d (%T): CountFree(%d, %d)", i, b, from, to)
+				for _, k := range []int{-1, 0, free - 1, free, rng.IntN(free + 1), rng.IntN(free + 1)} {
+					require.Equal(t, naiveNthFree(m, from, to, k), b.NthFree(from, to, k),
+						"case %d (%T): NthFree(%d, %d, %d)", i, b, from, to, k)
+				}
+			}
+		}
+	}
+}
+
+func TestBusySpanQuestionsBoundaries(t *testing.T) {
+	var s PortSet
+	s.AddRange(Range{0, 62})
+	s.AddRange(Range{65, 65533})
+	u := NewUnion(&s)
+	var zero Union
+	for _, b := range []Busy{&s, &u} {
+		assert.Equal(t, 63, b.NextFreeParity(0, 65535, 1))
+		assert.Equal(t, 64, b.NextFreeParity(0, 65535, 0))
+		assert.Equal(t, 65535, b.NextFreeParity(64, 65535, 1))
+		assert.Equal(t, 65534, b.NextFreeParity(65, 65535, 0))
+		assert.Equal(t, -1, b.NextFreeParity(0, 62, 0))
+		assert.Equal(t, -1, b.NextFreeParity(63, 63, 0))
+		assert.Equal(t, -1, b.NextFreeParity(65534, 65533, 0))
+		assert.Equal(t, 4, b.CountFree(-10, 70000))
+		assert.Equal(t, 0, b.CountFree(64, 63))
+		assert.Equal(t, 2, b.CountFree(63, 64))
+		assert.Equal(t, 63, b.NthFree(0, 65535, 0))
+		assert.Equal(t, 65535, b.NthFree(0, 65535, 3))
+		assert.Equal(t, -1, b.NthFree(0, 65535, 4))
+		assert.Equal(t, -1, b.NthFree(0, 65535, -1))
+	}
+	assert.Equal(t, 1, zero.NextFreeParity(-5, 9, 1))
+	assert.Equal(t, 65536, zero.CountFree(-5, 70000))
+	assert.Equal(t, 40000, zero.NthFree(0, 65535, 40000))
+	assert.Equal(t, -1, zero.NthFree(10, 20, 11))
+}
+
+func TestNoAllocsSpanQuestions(t *testing.T) {
+	var a, b PortSet
+	a.AddRange(Range{0, 40000})
+	b.AddRange(Range{40001, 65000})
+	u := NewUnion(&a, &b)
+	var busy Busy = &u
+	allocs := testing.AllocsPerRun(100, func() {
+		_ = busy.NextFreeParity(0, 65535, 1)
+		_ = busy.CountFree(0, 65535)
+		_ = busy.NthFree(0, 65535, 300)
+		_ = a.NextFreeParity(0, 65535, 0)
+		_ = a.CountFree(0, 65535)
+		_ = a.NthFree(0, 65535, 7)
+	})
+	assert.Zero(t, allocs)
+}

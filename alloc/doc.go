@@ -20,8 +20,12 @@
 // ports per machine word, so an allocation costs O(range/64) word operations
 // in the worst case and does not allocate memory.
 //
-// Sources: the reference sheet /work/shared/reference/os-semantics.md
-// (§1.2 RFC 6056 algorithms, §2.6 ip_local_reserved_ports, §5.2 FreeBSD
-// in_pcb_lport_dest, §6.1 XNU in_pcbbind, §8.1 gVisor PickEphemeralPort,
-// §8.2 ns-3 Ipv4EndPointDemux::AllocateEphemeralPort).
+// Sources: the reference sheet os-semantics.md (§1.2 RFC 6056 algorithms
+// and NetBSD portalgo.c; §2 Linux __inet_hash_connect by kernel era and
+// secure_ipv4_port_ephemeral; §2.6 ip_local_reserved_ports; §2.8
+// IP_LOCAL_PORT_RANGE; §3.2 inet_csk_find_open_port; §3.6 udp_lib_get_port;
+// §5.1-5.2 FreeBSD in_pcb_lport_dest and ipport_tick; §6.1 XNU in_pcbbind;
+// §8.1 gVisor PickEphemeralPort; §8.2 ns-3
+// Ipv4EndPointDemux::AllocateEphemeralPort). Each allocator's doc comment
+// names the function and version it follows.
 package alloc

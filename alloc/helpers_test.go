@@ -2,6 +2,8 @@ package alloc
 
 import (
 	"math/rand/v2"
+	"net/netip"
+	"time"
 )
 
 // model is the obviously-correct reference for a port set: one bool per
@@ -113,3 +115,49 @@ func randomSpan(rng *rand.Rand) (int, int) {
 }
 
 func newRand(a, b uint64) *rand.Rand { return rand.New(rand.NewPCG(a, b)) }
+
+// scenarioRequests generates the requests of a scenario: one of a few
+// destinations (and the zero one of bind(0)) from one of two local
+// addresses, at a virtual time that alternates bursts of about 50 calls/s
+// with quiet spells of about 2 calls/s, so that keyed allocators see several
+// tuples and freebsd-13 switches between its random and sequential modes.
+// It draws from its own stream, so the scenario's busy pattern does not
+// depend on it.
+type scenarioRequests struct {
+	rng   *rand.Rand
+	now   time.Duration
+	burst bool
+}
+
+func newScenarioRequests(seed uint64) *scenarioRequests {
+	return &scenarioRequests{rng: newRand(seed, 3)}
+}
+
+var (
+	scenarioLocals = []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}
+	scenarioDests  = []netip.AddrPort{
+		{},
+		netip.MustParseAddrPort("198.51.100.7:443"),
+		netip.MustParseAddrPort("198.51.100.7:80"),
+		netip.MustParseAddrPort("203.0.113.9:443"),
+		netip.MustParseAddrPort("[2001:db8:1::2]:443"),
+	}
+)
+
+// next returns the next request, failing with fail.
+func (g *scenarioRequests) next(fail Errno) Request {
+	if g.rng.IntN(64) == 0 {
+		g.burst = !g.burst
+	}
+	mean := 500 * time.Millisecond
+	if g.burst {
+		mean = 20 * time.Millisecond
+	}
+	g.now += time.Duration(g.rng.ExpFloat64() * float64(mean))
+	return Request{
+		Local:  scenarioLocals[g.rng.IntN(len(scenarioLocals))],
+		Remote: scenarioDests[g.rng.IntN(len(scenarioDests))],
+		Fail:   fail,
+		Now:    g.now,
+	}
+}

@@ -94,18 +94,33 @@ func (s *PortSet) CountIn(r Range) int {
 // It examines 64 ports per step (math/bits.TrailingZeros64 on the inverted
 // word).
 func (s *PortSet) NextClear(from, to int) int {
-	return scanWords([]*PortSet{s}, ^uint64(0), from, to)
+	return scanWords([]*PortSet{s}, ^uint64(0), ^uint64(0), from, to)
 }
 
 // NextSet returns the smallest member q of the set with from <= q <= to, or
 // -1 if there is none. Same clipping and cost as NextClear.
 func (s *PortSet) NextSet(from, to int) int {
-	return scanWords([]*PortSet{s}, 0, from, to)
+	return scanWords([]*PortSet{s}, 0, ^uint64(0), from, to)
 }
 
 // NextFree is NextClear under the Busy interface's name, so a single *PortSet
 // can be passed directly wherever a Busy is wanted.
 func (s *PortSet) NextFree(from, to int) int { return s.NextClear(from, to) }
+
+// NextFreeParity returns the smallest q in [from, to] with q%2 == parity (0
+// or 1) that is not in the set, or -1; a word at a time, like NextClear
+// (see Busy.NextFreeParity).
+func (s *PortSet) NextFreeParity(from, to, parity int) int {
+	return scanWords([]*PortSet{s}, ^uint64(0), parityMask(parity), from, to)
+}
+
+// CountFree returns how many ports of [from, to] (clipped to 0..65535) are
+// not in the set, by population count a word at a time.
+func (s *PortSet) CountFree(from, to int) int { return countFree([]*PortSet{s}, from, to) }
+
+// NthFree returns the n-th (from 0) port of [from, to] not in the set, or
+// -1 (see Busy.NthFree); whole words are skipped by population count.
+func (s *PortSet) NthFree(from, to, n int) int { return nthFree([]*PortSet{s}, from, to, n) }
 
 // String formats the set in the kernel's ip_local_reserved_ports syntax, in
 // canonical form: ascending, runs of adjacent ports merged into "LOW-HIGH",
@@ -211,20 +226,37 @@ func forWords(lo, hi int, fn func(i int, mask uint64)) {
 	}
 }
 
+// Word masks of the even and the odd ports: a word starts at a multiple of
+// 64, so bit k of any word holds a port of parity k%2.
+const (
+	evenPorts uint64 = 0x5555555555555555
+	oddPorts  uint64 = evenPorts << 1
+)
+
+// parityMask returns the word mask of the ports of parity p (0 or 1).
+func parityMask(p int) uint64 {
+	if p&1 == 0 {
+		return evenPorts
+	}
+	return oddPorts
+}
+
 // scanWords returns the smallest port q in [from, to] (clipped to
-// 0..MaxPort) whose bit in the OR of sets, XORed with invert, is 1; -1 if
-// none. With invert = all ones it finds ports no set holds (NextClear,
-// Union.NextFree), with 0 ports some set holds (NextSet). sets must not be
-// empty. One word of each set is read per iteration, so the cost is
-// O(len(sets)·(to-from)/64). It is the package's one word-at-a-time scan.
-func scanWords(sets []*PortSet, invert uint64, from, to int) int {
+// 0..MaxPort) whose bit in the OR of sets, XORed with invert and ANDed with
+// mask, is 1; -1 if none. With invert = all ones it finds ports no set holds
+// (NextClear, Union.NextFree), with 0 ports some set holds (NextSet); mask
+// all ones considers every port, evenPorts or oddPorts one parity
+// (NextFreeParity). No sets means an empty OR. One word of each set is read
+// per iteration, so the cost is O(len(sets)·(to-from)/64). It is the
+// package's one word-at-a-time search.
+func scanWords(sets []*PortSet, invert, mask uint64, from, to int) int {
 	from, to, ok := clipSpan(from, to)
 	if !ok {
 		return -1
 	}
 	i, last := from>>6, to>>6
 	// Drop the bits below from in the first word.
-	x := (orWord(sets, i) ^ invert) &^ (uint64(1)<<uint(from&63) - 1)
+	x := (orWord(sets, i) ^ invert) & mask &^ (uint64(1)<<uint(from&63) - 1)
 	for {
 		if x != 0 {
 			if q := i<<6 | bits.TrailingZeros64(x); q <= to {
@@ -236,14 +268,73 @@ func scanWords(sets []*PortSet, invert uint64, from, to int) int {
 			return -1
 		}
 		i++
-		x = orWord(sets, i) ^ invert
+		x = (orWord(sets, i) ^ invert) & mask
 	}
 }
 
-// orWord returns the OR of word i of every set; sets must not be empty.
+// countFree returns how many ports of [from, to] (clipped to 0..MaxPort) no
+// set holds, one popcount per word.
+func countFree(sets []*PortSet, from, to int) int {
+	from, to, ok := clipSpan(from, to)
+	if !ok {
+		return 0
+	}
+	first, last := from>>6, to>>6
+	head, tail := ^uint64(0)<<uint(from&63), ^uint64(0)>>uint(63-to&63)
+	if first == last {
+		return bits.OnesCount64(^orWord(sets, first) & head & tail)
+	}
+	n := bits.OnesCount64(^orWord(sets, first) & head)
+	for i := first + 1; i < last; i++ {
+		n += bits.OnesCount64(^orWord(sets, i))
+	}
+	return n + bits.OnesCount64(^orWord(sets, last)&tail)
+}
+
+// nthFree returns the n-th (from 0) port of [from, to] (clipped to
+// 0..MaxPort) that no set holds, or -1. Words with at most n free ports are
+// skipped by popcount; inside the word that holds the answer, the n lowest
+// free bits are cleared and the next one is returned.
+func nthFree(sets []*PortSet, from, to, n int) int {
+	from, to, ok := clipSpan(from, to)
+	if !ok || n < 0 {
+		return -1
+	}
+	last := to >> 6
+	x := ^orWord(sets, from>>6) & (^uint64(0) << uint(from&63))
+	for i := from >> 6; ; {
+		if i == last {
+			x &= ^uint64(0) >> uint(63-to&63)
+		}
+		if c := bits.OnesCount64(x); n >= c {
+			if i == last {
+				return -1
+			}
+			n -= c
+			i++
+			x = ^orWord(sets, i)
+			continue
+		}
+		for ; n > 0; n-- {
+			x &= x - 1
+		}
+		return i<<6 | bits.TrailingZeros64(x)
+	}
+}
+
+// orWord returns the OR of word i of every set, 0 for no sets. The common
+// sizes are spelled out: a loop costs more than the OR itself.
 func orWord(sets []*PortSet, i int) uint64 {
-	w := sets[0].words[i]
-	for _, s := range sets[1:] {
+	switch len(sets) {
+	case 0:
+		return 0
+	case 1:
+		return sets[0].words[i]
+	case 2:
+		return sets[0].words[i] | sets[1].words[i]
+	}
+	w := sets[0].words[i] | sets[1].words[i]
+	for _, s := range sets[2:] {
 		w |= s.words[i]
 	}
 	return w

@@ -242,7 +242,8 @@ func FuzzParsePortList(f *testing.F) {
 }
 
 // FuzzNextFree builds up to four sets from the fuzz input and checks
-// PortSet.NextClear, NextSet and Union.NextFree against the naive loop.
+// PortSet.NextClear, NextSet and the Busy span questions (NextFree,
+// NextFreeParity, CountFree, NthFree) against the naive loops.
 func FuzzNextFree(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 63, 1, 1, 0, 64, 2, 0xff, 0xff, 0}, 0, 65535)
 	f.Add([]byte{0, 0, 0, 255, 3, 0x80, 0, 200}, 63, 64)
@@ -271,5 +272,16 @@ func FuzzNextFree(f *testing.F) {
 		require.Equal(t, union.nextFree(from, to), u.NextFree(from, to), "Union.NextFree(%d, %d)", from, to)
 		u2 := NewUnion(&sets[0], nil, &sets[1])
 		require.Equal(t, union01.nextFree(from, to), u2.NextFree(from, to), "2-set Union.NextFree(%d, %d)", from, to)
+		for parity := 0; parity <= 1; parity++ {
+			require.Equal(t, naiveNextFreeParity(union, from, to, parity), u.NextFreeParity(from, to, parity), "Union.NextFreeParity(%d, %d, %d)", from, to, parity)
+			require.Equal(t, naiveNextFreeParity(ms[0], from, to, parity), sets[0].NextFreeParity(from, to, parity), "NextFreeParity(%d, %d, %d)", from, to, parity)
+		}
+		free := naiveCountFree(union, from, to)
+		require.Equal(t, free, u.CountFree(from, to), "Union.CountFree(%d, %d)", from, to)
+		require.Equal(t, naiveCountFree(ms[0], from, to), sets[0].CountFree(from, to), "CountFree(%d, %d)", from, to)
+		if free > 0 {
+			n := int(uint(from^to) % uint(free))
+			require.Equal(t, naiveNthFree(union, from, to, n), u.NthFree(from, to, n), "Union.NthFree(%d, %d, %d)", from, to, n)
+		}
 	})
 }
