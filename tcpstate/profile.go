@@ -50,9 +50,17 @@ type Profile struct {
 	// Ipv4EndPointDemux::LookupPortLocal: no, and then the port is taken on
 	// every local address of the family, see Table).
 	ConnectSharesPort bool
-	// Allocator names the alloc package algorithm connect() uses
-	// (alloc.NameSequential or alloc.NameRandomStart).
-	Allocator string
+	// Family is the stack the preset models: "linux", "freebsd", "macos",
+	// "windows", "ns3" or "gvisor". Linux-only sysctls need "linux".
+	Family string
+	// Allocator names the alloc package algorithm connect() on an unbound
+	// socket uses; BindAllocator the one bind(addr, 0) uses; UDPAllocator
+	// the one UDP autobind (connect()/sendto() on an unbound datagram
+	// socket) uses. A scenario may override Allocator to compare
+	// algorithms on the same stack.
+	Allocator     string
+	BindAllocator string
+	UDPAllocator  string
 	// FirstPort is the sequential allocator's first candidate (alloc.Config
 	// First); 0 means PortRange.Low. ns-3 pre-increments a counter that
 	// starts at the range's low end, so its first port is Low+1 (49153);
@@ -87,24 +95,19 @@ var dynamicPorts = alloc.Range{Low: 49152, High: 65535}
 // established-hash size, which depends on memory; 131072 is the value seen
 // on a 24 GiB machine running 6.18.
 //
-// connect() in Linux is RFC 6056 Algorithm 4 with a parity split
-// (__inet_hash_connect, §2.3). Until that allocator is modelled the preset
-// uses random-start (Algorithm 1): both scan the whole range and fail only
-// when no port is usable, so blocking and occupancy are the same; the order
-// of ports (and so the probe counts) differs.
+// connect() follows __inet_hash_connect of the preset's kernel era
+// (§2.3-2.4): "linux" is 5.18 and later (Algorithm 4 with a 2^16 perturbation
+// table, 10-second rekeying and random increments), "linux-5.15" the
+// 5.12-5.17 mainline releases (256-entry table), "linux-5.10" and
+// "linux-4.19" the Algorithm 3 selector with one global hint (mainline before
+// 5.12; the May-2022 fixes were backported to those stable series, so a
+// current 5.10.y kernel behaves like "linux"). bind(0) follows
+// inet_csk_find_open_port and UDP autobind udp_lib_get_port in every era.
 var presets = map[string]Profile{
-	"linux": {
-		Name:              "linux",
-		PortRange:         alloc.Range{Low: 32768, High: 60999},
-		TimeWait:          60 * time.Second,
-		TimeWaitFixed:     true,
-		ConnectSharesPort: true,
-		Allocator:         alloc.NameRandomStart,
-		TCPTwReuse:        2,
-		TCPTimestamps:     true,
-		TCPMaxTwBuckets:   131072,
-		Source:            "Linux 6.x: inet_init_net, TCP_TIMEWAIT_LEN, ip-sysctl.rst",
-	},
+	"linux":      linuxEra("linux", alloc.NameLinux, "Linux 5.18+: inet_init_net, __inet_hash_connect, TCP_TIMEWAIT_LEN, ip-sysctl.rst"),
+	"linux-5.15": linuxEra("linux-5.15", alloc.NameLinuxAlg4, "Linux 5.12-5.17: __inet_hash_connect with table_perturb[256] (commit 190cc82489f4)"),
+	"linux-5.10": linuxEra("linux-5.10", alloc.NameLinuxAlg3, "Linux before 5.12: __inet_hash_connect with one global hint (RFC 6056 Algorithm 3)"),
+	"linux-4.19": linuxEra("linux-4.19", alloc.NameLinuxAlg3, "Linux before 5.12: __inet_hash_connect with one global hint (RFC 6056 Algorithm 3)"),
 	// Windows Vista/2008 and later (os-semantics.md §6.2): dynamic range
 	// 49152-65535 (troubleshoot-tcpip-port-exhaust.md), one wildcard-port
 	// pool across local addresses, TcpTimedWaitDelay documented default
@@ -119,9 +122,12 @@ var presets = map[string]Profile{
 		PortRange:         dynamicPorts,
 		TimeWait:          240 * time.Second,
 		ConnectSharesPort: false,
+		Family:            "windows",
 		Allocator:         alloc.NameSequential,
+		BindAllocator:     alloc.NameSequential,
+		UDPAllocator:      alloc.NameSequential,
 		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "Microsoft docs: troubleshoot-tcpip-port-exhaust, TcpTimedWaitDelay",
+		Source:            "Microsoft docs: troubleshoot-tcpip-port-exhaust, TcpTimedWaitDelay; allocation order undocumented, assumed sequential",
 	},
 	// macOS (XNU bsd/netinet/in_pcb.c in_pcbbind, os-semantics.md §6.1):
 	// portrange 49152-65535, net.inet.tcp.randomize_ports=0 (sequential
@@ -134,7 +140,10 @@ var presets = map[string]Profile{
 		PortRange:         dynamicPorts,
 		TimeWait:          30 * time.Second,
 		ConnectSharesPort: false,
+		Family:            "macos",
 		Allocator:         alloc.NameSequential,
+		BindAllocator:     alloc.NameSequential,
+		UDPAllocator:      alloc.NameRandomStart, // net.inet.udp.randomize_ports=1
 		TCPMaxTwBuckets:   NoTwCap,
 		Source:            "XNU in_pcb.c in_pcbbind, tcp_usrreq.c tcp_connect, tcp_timer.h",
 	},
@@ -150,9 +159,44 @@ var presets = map[string]Profile{
 		TimeWait:          60 * time.Second,
 		NoLocalTimeWait:   true,
 		ConnectSharesPort: true,
+		Family:            "freebsd",
 		Allocator:         alloc.NameRandomStart,
+		BindAllocator:     alloc.NameRandomStart,
+		UDPAllocator:      alloc.NameRandomStart,
 		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "FreeBSD in_pcb.c in_pcb_lport_dest, tcp_timer.h, tcp_timewait.c",
+		Source:            "FreeBSD 14 in_pcb.c in_pcb_lport_dest, tcp_timer.h, tcp_timewait.c",
+	},
+	// FreeBSD 13 and earlier: as FreeBSD 14 but in_pcb_lport_dest falls back
+	// to sequential allocation for portrange.randomtime (45 s) after more
+	// than portrange.randomcps (10) allocations in one second (ipport_tick,
+	// os-semantics.md §5.1); no nolocaltimewait default (that is 14.0).
+	"freebsd-13": {
+		Name:              "freebsd-13",
+		PortRange:         alloc.Range{Low: 10000, High: 65535},
+		TimeWait:          60 * time.Second,
+		ConnectSharesPort: true,
+		Family:            "freebsd",
+		Allocator:         alloc.NameFreeBSD13,
+		BindAllocator:     alloc.NameFreeBSD13,
+		UDPAllocator:      alloc.NameFreeBSD13,
+		TCPMaxTwBuckets:   NoTwCap,
+		Source:            "FreeBSD 13 in_pcb.c in_pcb_lport_dest and ipport_tick, tcp_timer.h",
+	},
+	// gVisor netstack (pkg/tcpip/ports/ports.go PickEphemeralPort, §8.1): a
+	// reference Go stack: 16000-65535, random start + linear probe
+	// (Algorithm 1), reservations keyed by destination so connect() shares
+	// ports; DefaultTCPTimeWaitTimeout 60 s.
+	"gvisor": {
+		Name:              "gvisor",
+		PortRange:         alloc.Range{Low: 16000, High: 65535},
+		TimeWait:          60 * time.Second,
+		ConnectSharesPort: true,
+		Family:            "gvisor",
+		Allocator:         alloc.NameRandomStart,
+		BindAllocator:     alloc.NameRandomStart,
+		UDPAllocator:      alloc.NameRandomStart,
+		TCPMaxTwBuckets:   NoTwCap,
+		Source:            "gVisor pkg/tcpip/ports/ports.go, tcp/protocol.go",
 	},
 	// ns-3 (src/internet/model/ipv4-end-point-demux.cc): 49152-65535, one
 	// pre-incremented global counter so the first port is 49153, a port is
@@ -163,7 +207,10 @@ var presets = map[string]Profile{
 		PortRange:         dynamicPorts,
 		TimeWait:          240 * time.Second,
 		ConnectSharesPort: false,
+		Family:            "ns3",
 		Allocator:         alloc.NameSequential,
+		BindAllocator:     alloc.NameSequential,
+		UDPAllocator:      alloc.NameSequential,
 		FirstPort:         49153,
 		TCPMaxTwBuckets:   NoTwCap,
 		Source:            "ns-3 ipv4-end-point-demux.cc, tcp-socket-base.cc",
@@ -172,6 +219,26 @@ var presets = map[string]Profile{
 
 // NoTwCap marks a profile without a TIME_WAIT bucket cap.
 const NoTwCap = -1
+
+// linuxEra returns the Linux defaults with the connect() allocator of one
+// kernel era.
+func linuxEra(name, connect, source string) Profile {
+	return Profile{
+		Name:              name,
+		Family:            "linux",
+		PortRange:         alloc.Range{Low: 32768, High: 60999},
+		TimeWait:          60 * time.Second,
+		TimeWaitFixed:     true,
+		ConnectSharesPort: true,
+		Allocator:         connect,
+		BindAllocator:     alloc.NameLinuxBind,
+		UDPAllocator:      alloc.NameLinuxUDP,
+		TCPTwReuse:        2,
+		TCPTimestamps:     true,
+		TCPMaxTwBuckets:   131072,
+		Source:            source,
+	}
+}
 
 // HostPreset is the preset name that reads the running machine's settings.
 const HostPreset = "host"
@@ -235,11 +302,6 @@ func ReadHost(dir string) (Profile, error) {
 }
 
 // linuxOnly lists sysctls that exist only in the Linux stack.
-var linuxOnly = map[string]bool{
-	"net.ipv4.tcp_tw_reuse":       true,
-	"net.ipv4.tcp_timestamps":     true,
-	"net.ipv4.tcp_max_tw_buckets": true,
-}
 
 // SysctlNames returns the sysctl keys SetSysctl accepts, sorted: the
 // HostSysctls with their "net.ipv4." prefix. The slice is the caller's.
@@ -260,8 +322,8 @@ func SysctlNames() []string {
 // kernel checks them (proc_dointvec_minmax ranges); errors say what is wrong.
 func (p *Profile) SetSysctl(key, value string) error {
 	value = strings.TrimSpace(value)
-	if linuxOnly[key] && p.Name != "linux" && p.Name != HostPreset {
-		return fmt.Errorf("%s is a Linux sysctl; os %q has no such setting", key, p.Name)
+	if p.Family != "linux" && slices.Contains(SysctlNames(), key) {
+		return fmt.Errorf("%s is a Linux sysctl; os %q has no such setting (its port range is ephemeral_range)", key, p.Name)
 	}
 	switch key {
 	case "net.ipv4.ip_local_port_range":
@@ -269,14 +331,7 @@ func (p *Profile) SetSysctl(key, value string) error {
 		if err != nil {
 			return err
 		}
-		if p.FirstPort != 0 {
-			// Keep the counter's start at the same offset from Low
-			// (ns-3: m_portFirst, pre-incremented), wrapping in the
-			// new range as the counter does.
-			off := p.FirstPort - int(p.PortRange.Low)
-			p.FirstPort = int(r.Low) + off%r.Size()
-		}
-		p.PortRange = r
+		p.SetPortRange(r)
 	case "net.ipv4.ip_local_reserved_ports":
 		s, err := alloc.ParsePortList(value)
 		if err != nil {
@@ -305,6 +360,20 @@ func (p *Profile) SetSysctl(key, value string) error {
 		return fmt.Errorf("unknown sysctl %q (known: %s)", key, strings.Join(SysctlNames(), ", "))
 	}
 	return nil
+}
+
+// SetPortRange sets the ephemeral range r (already validated): Linux
+// ip_local_port_range, FreeBSD and XNU net.inet.ip.portrange.first/last,
+// Windows netsh dynamicport, ns-3 m_portFirst/m_portLast. A sequential
+// allocator's first port keeps its offset from Low (ns-3 pre-increments a
+// counter that starts at Low), wrapping in the new range as the counter
+// does.
+func (p *Profile) SetPortRange(r alloc.Range) {
+	if p.FirstPort != 0 {
+		off := p.FirstPort - int(p.PortRange.Low)
+		p.FirstPort = int(r.Low) + off%r.Size()
+	}
+	p.PortRange = r
 }
 
 // intIn parses a decimal integer and checks lo <= n <= hi.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portsim/portsim/alloc"
 )
 
 // The presets carry the numbers of os-semantics.md §9.
@@ -22,7 +24,12 @@ func TestPresets(t *testing.T) {
 		alloc  string
 		first  int
 	}{
-		{"linux", "32768-60999", 60 * time.Second, true, "random-start", 0},
+		{"linux", "32768-60999", 60 * time.Second, true, "linux", 0},
+		{"linux-5.15", "32768-60999", 60 * time.Second, true, "linux-alg4-256", 0},
+		{"linux-5.10", "32768-60999", 60 * time.Second, true, "linux-alg3", 0},
+		{"linux-4.19", "32768-60999", 60 * time.Second, true, "linux-alg3", 0},
+		{"freebsd-13", "10000-65535", 60 * time.Second, true, "freebsd-13", 0},
+		{"gvisor", "16000-65535", 60 * time.Second, true, "random-start", 0},
 		{"windows", "49152-65535", 240 * time.Second, false, "sequential", 0},
 		{"macos", "49152-65535", 30 * time.Second, false, "sequential", 0},
 		{"freebsd", "10000-65535", 60 * time.Second, true, "random-start", 0},
@@ -36,12 +43,26 @@ func TestPresets(t *testing.T) {
 		assert.Equal(t, tc.alloc, p.Allocator, tc.name)
 		assert.Equal(t, tc.first, p.FirstPort, tc.name)
 		assert.NotEmpty(t, p.Source, tc.name)
+		assert.NotEmpty(t, p.Family, tc.name)
+		assert.NotEmpty(t, p.BindAllocator, tc.name)
+		assert.NotEmpty(t, p.UDPAllocator, tc.name)
 	}
 	p, _ := Preset("linux")
 	assert.Equal(t, 28232, p.UsablePorts())
 	assert.True(t, p.TimeWaitFixed)
 	_, err := Preset("solaris")
-	assert.ErrorContains(t, err, `unknown OS preset "solaris" (known: freebsd, host, linux, macos, ns3, windows)`)
+	assert.ErrorContains(t, err, `unknown OS preset "solaris" (known: freebsd, freebsd-13, gvisor, host, linux, linux-4.19, linux-5.10, linux-5.15, macos, ns3, windows)`)
+	// Every preset's allocators exist.
+	for _, name := range PresetNames() {
+		if name == HostPreset {
+			continue
+		}
+		p, err := Preset(name)
+		require.NoError(t, err)
+		for _, a := range []string{p.Allocator, p.BindAllocator, p.UDPAllocator} {
+			assert.Contains(t, alloc.Names(), a, "preset %s", name)
+		}
+	}
 }
 
 func TestSetSysctl(t *testing.T) {
@@ -50,7 +71,9 @@ func TestSetSysctl(t *testing.T) {
 	}{
 		{"linux", "net.ipv4.ip_local_port_range", "1024 65535", ""},
 		{"linux", "net.ipv4.ip_local_port_range", "61000 32768", "61000"},
-		{"windows", "net.ipv4.ip_local_port_range", "10000\t20000", ""},
+		{"linux-4.19", "net.ipv4.ip_local_port_range", "10000\t20000", ""},
+		{"windows", "net.ipv4.ip_local_port_range", "10000 20000", "ephemeral_range"},
+		{"freebsd", "net.ipv4.ip_local_reserved_ports", "10000", "Linux sysctl"},
 		{"linux", "net.ipv4.ip_local_reserved_ports", "8080,40010-40019", ""},
 		{"linux", "net.ipv4.ip_local_reserved_ports", "40019-40010", "40019"},
 		{"linux", "net.ipv4.tcp_tw_reuse", "1", ""},
@@ -132,7 +155,9 @@ func TestFirstPortFollowsRange(t *testing.T) {
 	} {
 		p, err := Preset(tc.os)
 		require.NoError(t, err)
-		require.NoError(t, p.SetSysctl("net.ipv4.ip_local_port_range", tc.rng))
+		r, err := alloc.ParseRange(tc.rng)
+		require.NoError(t, err)
+		p.SetPortRange(r)
 		assert.Equal(t, tc.want, p.FirstPort, "%s %s", tc.os, tc.rng)
 	}
 }

@@ -3,6 +3,7 @@ package tcpstate
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/portsim/portsim/alloc"
 )
@@ -211,9 +212,16 @@ func (t *Table) Shares() bool { return t.shares }
 // picks a local port usable for the 4-tuple (not reserved, not held in the
 // domain), and the socket enters SYN_SENT holding it. On exhaustion the
 // result carries EADDRNOTAVAIL (tcp_v4_connect -> inet_hash_connect; XNU
-// in_pcbbind; FreeBSD in_pcb_lport_dest) and nothing changes.
-func (t *Table) Connect(d int32) alloc.Result {
+// in_pcbbind; FreeBSD in_pcb_lport_dest) and nothing changes. local and
+// remote are the connection's source address and destination; now is the
+// virtual time since the start of the run, which time-keyed allocators
+// (Linux 5.18+'s 10-second epoch, FreeBSD 13's per-second count) read.
+func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now time.Duration) alloc.Result {
 	dom := t.domains[d]
+	// On a port-exclusive host one domain serves every destination (and,
+	// with several addresses, every source), so the request names the
+	// actual 4-tuple for allocators keyed on it (RFC 6056 §3.3.3-3.3.4).
+	dom.req.Local, dom.req.Remote, dom.req.Now = local, remote, now
 	r := t.alloc.Allocate(&dom.req, &dom.busy)
 	if r.Err != alloc.OK {
 		return r

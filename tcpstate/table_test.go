@@ -15,7 +15,9 @@ import (
 func small(t *testing.T, os string, rng string) *Profile {
 	p, err := Preset(os)
 	require.NoError(t, err)
-	require.NoError(t, p.SetSysctl("net.ipv4.ip_local_port_range", rng))
+	r, err := alloc.ParseRange(rng)
+	require.NoError(t, err)
+	p.SetPortRange(r)
 	return &p
 }
 
@@ -55,7 +57,7 @@ func runScript(t *testing.T, tb *Table, script []action) {
 		if a.connect.IsValid() {
 			d, err := tb.Domain(0, a.connect)
 			require.NoError(t, err)
-			r := tb.Connect(d)
+			r := connect(tb, d)
 			require.Equal(t, a.wantErr, r.Err, "step %d: connect(%v)", i, a.connect)
 			if r.Err == alloc.OK {
 				if a.wantPort != 0 {
@@ -218,7 +220,7 @@ func churn(t *testing.T, tb *Table, rng *rand.Rand, n int, pick func() int32, ch
 	for range n {
 		if len(socks) == 0 || rng.IntN(3) == 0 {
 			d := pick()
-			if r := tb.Connect(d); r.Err == alloc.OK {
+			if r := connect(tb, d); r.Err == alloc.OK {
 				socks = append(socks, sock{d, r.Port, SynSent})
 			}
 		} else {
@@ -268,15 +270,15 @@ func TestTableAddressesShareExclusivePool(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, d1, d2, "both IPv4 addresses compete for the same ports")
 			assert.Equal(t, "0.0.0.0", tb.Domains()[d1].LocalAddr.String())
-			assert.Equal(t, alloc.OK, tb.Connect(d1).Err)
-			assert.Equal(t, alloc.OK, tb.Connect(d2).Err)
-			assert.Equal(t, alloc.EADDRNOTAVAIL, tb.Connect(d2).Err, "10.0.0.2 must not get a port 10.0.0.1 holds")
+			assert.Equal(t, alloc.OK, connect(tb, d1).Err)
+			assert.Equal(t, alloc.OK, connect(tb, d2).Err)
+			assert.Equal(t, alloc.EADDRNOTAVAIL, connect(tb, d2).Err, "10.0.0.2 must not get a port 10.0.0.1 holds")
 			assert.Equal(t, 2, tb.PortsInUse)
 			d6, err := tb.Domain(2, dst6)
 			require.NoError(t, err)
 			assert.NotEqual(t, d1, d6)
 			assert.Equal(t, a6, tb.Domains()[d6].LocalAddr, "the only IPv6 address names its pool")
-			assert.Equal(t, alloc.OK, tb.Connect(d6).Err)
+			assert.Equal(t, alloc.OK, connect(tb, d6).Err)
 			assert.Equal(t, 3, tb.PortsInUse)
 		})
 	}
@@ -289,8 +291,8 @@ func TestTableAddressesShareExclusivePool(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, d1, d2)
 	for range 2 {
-		assert.Equal(t, alloc.OK, tb.Connect(d1).Err)
-		assert.Equal(t, alloc.OK, tb.Connect(d2).Err)
+		assert.Equal(t, alloc.OK, connect(tb, d1).Err)
+		assert.Equal(t, alloc.OK, connect(tb, d2).Err)
 	}
 	assert.Equal(t, 4, tb.PortsInUse, "(address, port) pairs")
 	assert.Equal(t, a2, tb.Domains()[d2].LocalAddr)
@@ -323,7 +325,7 @@ func TestTableMaxTwBucketsZero(t *testing.T) {
 	d, err := tb.Domain(0, dstA)
 	require.NoError(t, err)
 	for i := range 3 {
-		r := tb.Connect(d)
+		r := connect(tb, d)
 		require.Equal(t, alloc.OK, r.Err, "connect %d", i)
 		assert.Equal(t, Closed, activeClose(tb, d, r.Port))
 	}
@@ -349,7 +351,7 @@ func TestTableNoLocalTimeWait(t *testing.T) {
 	} {
 		d, err := tb.Domain(0, netip.MustParseAddrPort(tc.dst))
 		require.NoError(t, err)
-		r := tb.Connect(d)
+		r := connect(tb, d)
 		require.Equal(t, alloc.OK, r.Err)
 		assert.Equal(t, tc.want, activeClose(tb, d, r.Port), tc.dst)
 		assert.Equal(t, tc.want == Closed, tb.SkipsTimeWait(d), tc.dst)
@@ -363,7 +365,7 @@ func TestTableNoLocalTimeWait(t *testing.T) {
 	tb = newTable(t, p)
 	d, err := tb.Domain(0, netip.MustParseAddrPort("127.0.0.1:8080"))
 	require.NoError(t, err)
-	r := tb.Connect(d)
+	r := connect(tb, d)
 	assert.Equal(t, TimeWait, activeClose(tb, d, r.Port))
 	assert.False(t, tb.SkipsTimeWait(d))
 }
@@ -417,4 +419,10 @@ func TestTableCountersRandomExclusive(t *testing.T) {
 		require.Equal(t, byState, tb.Count)
 	})
 	assert.Len(t, tb.Domains(), 2)
+}
+
+// connect calls Connect with the domain's own addresses at time 0.
+func connect(tb *Table, d int32) alloc.Result {
+	dom := tb.Domains()[d]
+	return tb.Connect(d, dom.LocalAddr, dom.Remote, 0)
 }
