@@ -392,6 +392,14 @@ func (d *decoder) str(v val) (string, error) {
 	return "", d.fail(v, "must be a string, got %s", describe(v.node))
 }
 
+// boolean decodes true or false.
+func (d *decoder) boolean(v val) (bool, error) {
+	if n, ok := v.node.(*ast.BoolNode); ok {
+		return n.Value, nil
+	}
+	return false, d.fail(v, "must be true or false, got %s", describe(v.node))
+}
+
 // scalarText is the text of a string or an integer as written, for sysctl
 // values ("32768 60999", 1).
 func (d *decoder) scalarText(v val) (string, error) {

@@ -48,7 +48,10 @@ const (
 //	  - name: client
 //	    os: linux                    # a tcpstate preset, or "host"
 //	    addresses: [10.0.0.1]
-//	    sysctls:                     # optional, kernel spellings
+//	    ephemeral_range: "32768 60999" # optional, any OS
+//	    allocator: linux             # optional, an alloc name for connect()
+//	    so_reuse_unicastport: true   # optional, Windows only
+//	    sysctls:                     # optional, Linux only, kernel spellings
 //	      net.ipv4.ip_local_port_range: "32768 60999"
 //	    time_wait: 60s               # optional what-if
 //	workloads:
@@ -297,7 +300,7 @@ func (f *fields) name(noun string) (string, error) {
 // host decodes one entry of hosts.
 func (d *decoder) host(hv val) (Host, error) {
 	var h Host
-	f, err := d.fields(hv, "name", "os", "addresses", "sysctls", "time_wait")
+	f, err := d.fields(hv, "name", "os", "addresses", "ephemeral_range", "allocator", "so_reuse_unicastport", "sysctls", "time_wait")
 	if err != nil {
 		return h, err
 	}
@@ -366,6 +369,55 @@ func (d *decoder) host(hv val) (Host, error) {
 			}
 			h.Sysctls[k] = text
 		}
+	}
+
+	// ephemeral_range is every OS's range knob (FreeBSD and XNU
+	// net.inet.ip.portrange.first/last, Windows netsh dynamicport, ns-3
+	// m_portFirst/m_portLast); on Linux it is ip_local_port_range, and
+	// setting both to different values is a contradiction.
+	if v, ok := f.get("ephemeral_range"); ok {
+		text, err := d.str(v)
+		if err != nil {
+			return h, err
+		}
+		r, err := alloc.ParseRange(text)
+		if err != nil {
+			var re *alloc.RangeError
+			if errors.As(err, &re) {
+				err = re.Err
+			}
+			return h, d.fail(v, "%v", err)
+		}
+		if set, ok := h.Sysctls["net.ipv4.ip_local_port_range"]; ok && r != h.Profile.PortRange {
+			return h, d.fail(v, "%s contradicts sysctls net.ipv4.ip_local_port_range %q; set one of them", r, set)
+		}
+		h.Profile.SetPortRange(r)
+	}
+
+	if v, ok := f.get("allocator"); ok {
+		name, err := d.str(v)
+		if err != nil {
+			return h, err
+		}
+		if !slices.Contains(alloc.Names(), name) {
+			return h, d.fail(v, "unknown allocator %q (known: %s)", name, strings.Join(alloc.Names(), ", "))
+		}
+		h.Profile.Allocator = name
+	}
+
+	// so_reuse_unicastport: every outbound socket of the host sets Windows'
+	// SO_REUSE_UNICASTPORT (.NET ReuseUnicastPort), which defers the port
+	// choice to connect() so a local port is shared across destinations
+	// (so-port-scalability.md, os-semantics.md §6.2).
+	if v, ok := f.get("so_reuse_unicastport"); ok {
+		on, err := d.boolean(v)
+		if err != nil {
+			return h, err
+		}
+		if h.Profile.Family != "windows" {
+			return h, d.fail(v, "SO_REUSE_UNICASTPORT is a Windows socket option; os %q has none (Linux and FreeBSD connect() share ports anyway)", h.OS)
+		}
+		h.Profile.ConnectSharesPort = on
 	}
 
 	if v, ok := f.get("time_wait"); ok {

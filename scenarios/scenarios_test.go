@@ -114,6 +114,29 @@ func TestBuiltins(t *testing.T) {
 	}
 }
 
+// ephemeral_range sets any OS's range; allocator picks the connect()
+// algorithm.
+func TestHostRangeAndAllocator(t *testing.T) {
+	src := strings.Replace(base, "    os: linux\n", "    os: windows\n    ephemeral_range: \"1025 5000\"\n    allocator: random-start\n", 1)
+	src = strings.Replace(src, "    sysctls:\n      net.ipv4.tcp_tw_reuse: 0\n", "", 1)
+	s, err := Parse([]byte(src), "t.yaml", nil)
+	require.NoError(t, err)
+	p := s.Hosts[0].Profile
+	assert.Equal(t, alloc.Range{Low: 1025, High: 5000}, p.PortRange)
+	assert.Equal(t, "random-start", p.Allocator)
+	assert.False(t, p.ConnectSharesPort, "Windows takes an unused port by default")
+	src = strings.Replace(base, "    os: linux\n", "    os: windows\n    so_reuse_unicastport: true\n", 1)
+	src = strings.Replace(src, "    sysctls:\n      net.ipv4.tcp_tw_reuse: 0\n", "", 1)
+	s, err = Parse([]byte(src), "t.yaml", nil)
+	require.NoError(t, err)
+	assert.True(t, s.Hosts[0].Profile.ConnectSharesPort, "SO_REUSE_UNICASTPORT shares ports across destinations")
+	// The same range twice is no contradiction.
+	src = strings.Replace(base, "    sysctls:\n", "    ephemeral_range: \"1024 65535\"\n    sysctls:\n      net.ipv4.ip_local_port_range: \"1024 65535\"\n", 1)
+	s, err = Parse([]byte(src), "t.yaml", nil)
+	require.NoError(t, err)
+	assert.Equal(t, 64512, s.Hosts[0].Profile.UsablePorts())
+}
+
 func TestLinuxBurst(t *testing.T) {
 	s, err := Load(Default, nil)
 	require.NoError(t, err)
@@ -235,7 +258,25 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:14:44: workloads[0].hold.hii: unknown field "hii" (known: dist, value, mean, median, sigma, scale, shape)`},
 		{"unknown OS preset",
 			edit(t, "os: linux", "os: solaris"),
-			`t.yaml:5:9: hosts[0].os: unknown OS preset "solaris" (known: freebsd, host, linux, macos, ns3, windows)`},
+			`t.yaml:5:9: hosts[0].os: unknown OS preset "solaris" (known: freebsd, freebsd-13, gvisor, host, linux, linux-4.19, linux-5.10, linux-5.15, macos, ns3, windows)`},
+		{"ephemeral_range contradicts the sysctl",
+			edit(t, "    sysctls:\n", "    ephemeral_range: \"1024 65535\"\n    sysctls:\n      net.ipv4.ip_local_port_range: \"32768 60999\"\n"),
+			`t.yaml:7:22: hosts[0].ephemeral_range: 1024-65535 contradicts sysctls net.ipv4.ip_local_port_range "32768 60999"; set one of them`},
+		{"reversed ephemeral_range",
+			edit(t, "    sysctls:\n", "    ephemeral_range: \"61000 32768\"\n    sysctls:\n"),
+			`t.yaml:7:22: hosts[0].ephemeral_range: low 61000 is above high 32768`},
+		{"unknown allocator",
+			edit(t, "    sysctls:\n", "    allocator: lottery\n    sysctls:\n"),
+			`t.yaml:7:16: hosts[0].allocator: unknown allocator "lottery" (known: ` + strings.Join(alloc.Names(), ", ") + `)`},
+		{"SO_REUSE_UNICASTPORT off Windows",
+			edit(t, "    sysctls:\n", "    so_reuse_unicastport: true\n    sysctls:\n"),
+			`t.yaml:7:27: hosts[0].so_reuse_unicastport: SO_REUSE_UNICASTPORT is a Windows socket option; os "linux" has none (Linux and FreeBSD connect() share ports anyway)`},
+		{"so_reuse_unicastport not a bool",
+			edit(t, "    sysctls:\n", "    so_reuse_unicastport: yes please\n    sysctls:\n"),
+			`t.yaml:7:27: hosts[0].so_reuse_unicastport: must be true or false, got "yes please"`},
+		{"Linux sysctl on Windows",
+			edit(t, "os: linux", "os: windows"),
+			`t.yaml:8:30: hosts[0].sysctls.net.ipv4.tcp_tw_reuse: net.ipv4.tcp_tw_reuse is a Linux sysctl; os "windows" has no such setting (its port range is ephemeral_range)`},
 		{"bad address",
 			edit(t, "10.0.0.1,", "10.0.0.300,"),
 			`t.yaml:6:17: hosts[0].addresses[0]: "10.0.0.300" is not an IP address`},
