@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/text"
@@ -35,9 +38,10 @@ const (
 // Figure is a titled chart of two plots stacked vertically that share an
 // x axis: Top takes about two thirds of the height and Bottom the rest,
 // and their data areas are aligned left and right. The figure's Title is
-// centred at the top; its Legend runs in rows between the title and Top,
-// starting at the left edge of the data areas, so it never hides data.
-// Top and Bottom must both be set.
+// centred at the top (broken before its " — " when it is too wide for one
+// line); its Legend runs in rows between the title and Top, starting at
+// the left edge of the data areas, so it never hides data. Top must be
+// set; when Bottom is nil, Top takes the whole height.
 type Figure struct {
 	Title       string
 	Legend      []LegendEntry
@@ -48,6 +52,7 @@ type Figure struct {
 
 // LegendEntry is one item of a Figure's legend: a name after a sample of
 // the style of the data it names (each Thumbs drawn over the previous).
+// An entry without Thumbs is its name alone, e.g. "+3 more".
 type LegendEntry struct {
 	Name   string
 	Thumbs []plot.Thumbnailer
@@ -72,8 +77,9 @@ func (f *Figure) Draw(c draw.Canvas) {
 	c = draw.Crop(c, margin, -margin, margin, -margin)
 
 	if f.Title != "" {
-		c.FillText(titleStyle, vg.Point{X: c.Center().X, Y: c.Max.Y}, f.Title)
-		c.Max.Y -= titleStyle.Height(f.Title) + titleGap
+		t := fitTitle(f.Title, c.Max.X-c.Min.X)
+		c.FillText(titleStyle, vg.Point{X: c.Center().X, Y: c.Max.Y}, t)
+		c.Max.Y -= titleStyle.Height(t) + titleGap
 	}
 	// The data areas' left and right edges do not depend on the height,
 	// so a first split tells where the legend goes.
@@ -84,12 +90,30 @@ func (f *Figure) Draw(c draw.Canvas) {
 	}
 	top, bottom := f.split(c)
 	f.Top.Draw(top)
-	f.Bottom.Draw(bottom)
+	if f.Bottom != nil {
+		f.Bottom.Draw(bottom)
+	}
+}
+
+// fitTitle returns title on one line when it fits in width, else with its
+// first " — " (which separates what is shown from the run) replaced by a
+// line break.
+func fitTitle(title string, width vg.Length) string {
+	if titleStyle.Width(title) <= width {
+		return title
+	}
+	if before, after, ok := strings.Cut(title, " — "); ok {
+		return before + "\n" + after
+	}
+	return title
 }
 
 // split divides c between Top and Bottom and crops each so that their
-// data areas have the same left and right edges.
+// data areas have the same left and right edges. Without Bottom, top is c.
 func (f *Figure) split(c draw.Canvas) (top, bottom draw.Canvas) {
+	if f.Bottom == nil {
+		return c, draw.Canvas{}
+	}
 	panels := c.Max.Y - c.Min.Y - panelGap
 	bottomH := panels * (1 - topShare)
 	top = draw.Crop(c, 0, 0, bottomH+panelGap, 0)
@@ -121,7 +145,11 @@ func (f *Figure) drawLegend(c draw.Canvas, x0, x1 vg.Length) vg.Length {
 	toBaseline := -0.365*size + ext.Ascent - size
 	x, y := x0, c.Max.Y-rowH/2 // centre line of the current row
 	for i, e := range f.Legend {
-		w := thumbWidth + space + legendStyle.Width(e.Name)
+		thumbW := thumbWidth + space
+		if len(e.Thumbs) == 0 {
+			thumbW = 0
+		}
+		w := thumbW + legendStyle.Width(e.Name)
 		if i > 0 && x+w > x1 {
 			x, y = x0, y-rowH
 		}
@@ -132,7 +160,7 @@ func (f *Figure) drawLegend(c draw.Canvas, x0, x1 vg.Length) vg.Length {
 		for _, t := range e.Thumbs {
 			t.Thumbnail(&thumb)
 		}
-		c.FillText(legendStyle, vg.Point{X: x + thumbWidth + space, Y: y + toBaseline}, e.Name)
+		c.FillText(legendStyle, vg.Point{X: x + thumbW, Y: y + toBaseline}, e.Name)
 		x += w + entryGap
 	}
 	return c.Max.Y - (y - rowH/2)
@@ -160,4 +188,27 @@ func (f *Figure) WriterTo(format string) (io.WriterTo, error) {
 			[]byte("font-family:'Liberation Sans',Arial,Helvetica,sans-serif;"))), nil
 	}
 	return nil, fmt.Errorf("plots: unsupported format %q (want png or svg)", format)
+}
+
+// writeFigure writes f to dir/name.png and dir/name.svg, creating dir if
+// needed. Each file is rendered in memory first, so that a failure leaves
+// no truncated file behind.
+func writeFigure(f *Figure, dir, name string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, format := range []string{"png", "svg"} {
+		wt, err := f.WriterTo(format)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if _, err := wt.WriteTo(&buf); err != nil {
+			return fmt.Errorf("plots: rendering %s.%s: %w", name, format, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+"."+format), buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

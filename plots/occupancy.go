@@ -1,13 +1,10 @@
 package plots
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -175,25 +172,7 @@ func WriteOccupancy(res *sim.Result, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, format := range []string{"png", "svg"} {
-		wt, err := f.WriterTo(format)
-		if err != nil {
-			return err
-		}
-		// Rendered in memory first, so that a failure leaves no truncated
-		// file behind.
-		var buf bytes.Buffer
-		if _, err := wt.WriteTo(&buf); err != nil {
-			return fmt.Errorf("plots: rendering occupancy.%s: %w", format, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "occupancy."+format), buf.Bytes(), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeFigure(f, dir, "occupancy")
 }
 
 // title names the domain and the run: "Ports toward 203.0.113.10:443

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"math"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -25,25 +26,58 @@ func setFonts(p *plot.Plot) {
 }
 
 // numberTicks are plot.DefaultTicks with plain labels: no trailing zeros
-// ("25000.00" becomes "25,000"), thousands separated by commas and, when
-// integer is set, no labels at fractional values (for counts).
+// ("25000.00" becomes "25,000"), thousands separated by commas unless
+// ungrouped is set (for port numbers) and, when integer is set, no labels
+// at fractional values (for counts). With dense set, an axis that would
+// have fewer than 5 labels gets its minor ticks labelled too, when that
+// makes at most 10 (0, 20, 40 becomes 0, 10, 20, 30, 40).
 type numberTicks struct {
-	integer bool
+	integer   bool
+	ungrouped bool
+	dense     bool
 }
 
 // Ticks implements plot.Ticker.
 func (t numberTicks) Ticks(min, max float64) []plot.Tick {
 	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	if t.dense {
+		densify(ticks)
+	}
 	for i, tk := range ticks {
 		switch {
 		case tk.Label == "":
 		case t.integer && tk.Value != math.Trunc(tk.Value):
 			ticks[i].Label = ""
+		case t.ungrouped:
+			ticks[i].Label = trimZeros(tk.Label)
 		default:
 			ticks[i].Label = groupDigits(trimZeros(tk.Label))
 		}
 	}
 	return ticks
+}
+
+// densify labels the minor ticks of ticks when fewer than 5 are labelled
+// and all would make at most 10, with one more decimal than the labelled
+// ones (trimmed later).
+func densify(ticks []plot.Tick) {
+	labelled, prec := 0, 0
+	for _, tk := range ticks {
+		if tk.Label != "" {
+			labelled++
+			if _, frac, ok := strings.Cut(tk.Label, "."); ok {
+				prec = max(prec, len(frac))
+			}
+		}
+	}
+	if labelled >= 5 || len(ticks) > 10 {
+		return
+	}
+	for i, tk := range ticks {
+		if tk.Label == "" {
+			ticks[i].Label = strconv.FormatFloat(tk.Value, 'f', prec+1, 64)
+		}
+	}
 }
 
 // trimZeros drops trailing zeros after a decimal point, and the point if

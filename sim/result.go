@@ -7,6 +7,23 @@ package sim
 type Result struct {
 	Summary Summary
 	Series  Series
+	// Ports are the first MaxPortChoices successful allocations of the run,
+	// in order, for the port-choice plot: they tell sequential, hashed and
+	// random allocators apart.
+	Ports []PortChoice
+}
+
+// MaxPortChoices caps Result.Ports, so memory does not grow with the run.
+const MaxPortChoices = 20000
+
+// PortChoice is one successful allocation.
+type PortChoice struct {
+	// TS is the virtual time of the connect(), in seconds.
+	TS float64
+	// Domain indexes Summary.Domains.
+	Domain int
+	// Port is the local port chosen.
+	Port uint16
 }
 
 // Summary is the machine-readable outcome of a run, written as

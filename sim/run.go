@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/scenarios"
@@ -124,6 +125,7 @@ type model struct {
 	// highest offered load), -1 when there are no domains.
 	plotted int
 	events  uint64
+	ports   []PortChoice
 }
 
 // stream returns the random source of one model component, seeded with the
@@ -314,7 +316,7 @@ func (m *model) loop() {
 func (m *model) arrival(id int32) {
 	now := m.eng.Now()
 	wr := m.works[id]
-	gi := wr.doms[wr.rr]
+	gi, dst := wr.doms[wr.rr], wr.w.To[wr.rr]
 	if wr.rr++; wr.rr == len(wr.doms) {
 		wr.rr = 0
 	}
@@ -324,7 +326,7 @@ func (m *model) arrival(id int32) {
 	d := m.doms[gi]
 	hr := m.hosts[d.host]
 	ports, inUse := hr.tbl.PortsInUse, d.d.InUse
-	r := hr.tbl.Connect(d.dom)
+	r := hr.tbl.Connect(d.dom, wr.w.Source, dst, time.Duration(now))
 	hr.probes[r.Probes]++
 	d.attempts++
 	m.ivAttempts++
@@ -346,6 +348,9 @@ func (m *model) arrival(id int32) {
 	}
 	d.successes++
 	m.ivSuccesses++
+	if len(m.ports) < MaxPortChoices {
+		m.ports = append(m.ports, PortChoice{TS: float64(now) / 1e9, Domain: int(gi), Port: r.Port})
+	}
 	d.integrate(now, inUse)
 	d.peakInUse = max(d.peakInUse, d.d.InUse)
 	if hr.tbl.PortsInUse != ports {

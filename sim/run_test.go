@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/scenarios"
 	"github.com/portsim/portsim/sim/analytic"
 	"github.com/portsim/portsim/tcpstate"
@@ -134,8 +135,8 @@ func TestErlangBAgreement(t *testing.T) {
 			if testing.Short() && tc.ports > 10000 {
 				t.Skip("long Erlang run skipped in -short mode")
 			}
-			rng := fmt.Sprintf("32768 %d", 32768+tc.ports-1)
-			h := host(t, "freebsd", map[string]string{"net.ipv4.ip_local_port_range": rng})
+			h := host(t, "freebsd", nil)
+			h.Profile.SetPortRange(alloc.Range{Low: 32768, High: uint16(32768 + tc.ports - 1)})
 			h.Profile.TimeWait = tc.tw
 			holding := (tc.hold + tc.tw).Seconds()
 			w := scenarios.Workload{

@@ -134,7 +134,7 @@ func (m *model) result() *Result {
 	}
 	sum.PeakTimeWait, sum.PeakPortsInUse = m.peakTW, m.peakPorts
 	sum.ProbesPerAlloc = quantiles(all)
-	res := &Result{Summary: sum, Series: Series{IntervalS: s.Sample.Seconds(), Rows: m.rows}}
+	res := &Result{Summary: sum, Series: Series{IntervalS: s.Sample.Seconds(), Rows: m.rows}, Ports: m.ports}
 	if sum.MostLoaded >= 0 {
 		res.Summary.Analytic = sum.Domains[sum.MostLoaded].Analytic
 		res.Series.Domain = m.doms[sum.MostLoaded].rows

@@ -75,6 +75,49 @@ func writeSeriesFile(path string, s *sim.Series) error {
 	return f.Close()
 }
 
+// portsHeader is the first line of ports.csv.
+var portsHeader = []string{"t_s", "host", "local", "destination", "port"}
+
+// writePorts writes res.Ports as CSV, one row per port chosen, in order:
+// the time of the connect() in seconds, then the host, local address and
+// destination ("*" for a port-exclusive host) of its conflict domain, and
+// the port.
+func writePorts(w io.Writer, res *sim.Result) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(portsHeader); err != nil {
+		return err
+	}
+	doms := res.Summary.Domains
+	for i, pc := range res.Ports {
+		if pc.Domain < 0 || pc.Domain >= len(doms) {
+			return fmt.Errorf("port choice %d names domain %d of %d", i, pc.Domain, len(doms))
+		}
+		d := &doms[pc.Domain]
+		rec := []string{
+			formatFloat(pc.TS),
+			d.Host,
+			d.Local,
+			d.Destination,
+			strconv.FormatUint(uint64(pc.Port), 10),
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writePortsFile writes ports.csv at path. The file is written only once
+// the whole CSV is ready, so a bad result leaves none behind.
+func writePortsFile(path string, res *sim.Result) error {
+	var buf bytes.Buffer
+	if err := writePorts(&buf, res); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
 // formatFloat formats x with the fewest digits that read back exactly.
 func formatFloat(x float64) string {
 	return strconv.FormatFloat(x, 'f', -1, 64)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,4 +90,34 @@ func TestPrintRunTablesHeader(t *testing.T) {
 		}
 	}
 	assert.Equal(t, strings.Join(strings.Fields(desc), " "), strings.Join(text, " "), "the description, wrapped")
+}
+
+func TestWritePorts(t *testing.T) {
+	res := &sim.Result{
+		Summary: sim.Summary{Domains: []sim.DomainSummary{
+			{Host: "client", Local: "10.0.0.1", Destination: "203.0.113.10:443"},
+			{Host: "server", Local: "2001:db8::1", Destination: "*"},
+		}},
+		Ports: []sim.PortChoice{
+			{TS: 0, Domain: 0, Port: 32768},
+			{TS: 0.0015, Domain: 1, Port: 65535},
+			{TS: 12.5, Domain: 0, Port: 1024},
+		},
+	}
+	var out bytes.Buffer
+	require.NoError(t, writePorts(&out, res))
+	assert.Equal(t, "t_s,host,local,destination,port\n"+
+		"0,client,10.0.0.1,203.0.113.10:443,32768\n"+
+		"0.0015,server,2001:db8::1,*,65535\n"+
+		"12.5,client,10.0.0.1,203.0.113.10:443,1024\n", out.String())
+
+	res.Ports = nil
+	out.Reset()
+	require.NoError(t, writePorts(&out, res))
+	assert.Equal(t, "t_s,host,local,destination,port\n", out.String(), "header alone")
+
+	res.Ports = []sim.PortChoice{{Domain: 2}}
+	path := filepath.Join(t.TempDir(), "ports.csv")
+	require.ErrorContains(t, writePortsFile(path, res), "port choice 0 names domain 2 of 2")
+	assert.NoFileExists(t, path, "nothing written for a bad result")
 }

@@ -131,8 +131,8 @@ allocation and exhaustion. It models how operating systems pick local ports for
 outgoing connections (ip_local_port_range, reserved ports, the allocation
 algorithm, port sharing across destinations), how long ports stay taken
 (connection lifetime, who closes first, TIME_WAIT, tcp_max_tw_buckets), and
-when connect() starts failing with EADDRNOTAVAIL. Runs are in virtual time: the same
-scenario and seed always give the same results, byte for byte.
+when connect() starts failing with EADDRNOTAVAIL. Runs are in virtual time:
+the same scenario and seed always give the same results, byte for byte.
 
 Describe hosts and workloads in a YAML scenario (or pick a built-in one), run it
 with "portsim run", and compare the outcome with closed-form estimates from

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +22,15 @@ const (
 	seriesFile  = "series.csv"
 	occPNGFile  = "occupancy.png"
 	occSVGFile  = "occupancy.svg"
+	// The port-choice files, written when at least one connect()
+	// succeeded.
+	portsCSVFile = "ports.csv"
+	portsPNGFile = "ports.png"
+	portsSVGFile = "ports.svg"
 )
+
+// portsFiles are the port-choice files, in the order they are listed.
+var portsFiles = []string{portsCSVFile, portsPNGFile, portsSVGFile}
 
 // RunOptions are the parsed command line of "portsim run".
 type RunOptions struct {
@@ -69,9 +79,17 @@ The output directory (--out) receives:
   %-14s one row per sample interval
   %-14s the chart: ports held by state over time toward the most loaded
   %-14s destination, and failed connects per second
+  %-14s the first %s ports allocated, in order: time, host, local
+  %-14s address, destination and port of each
+  %-14s the chart: port allocated against time, one colour per
+  %-14s destination (a sequential allocator draws lines, Linux's hashed
+  %-14s one a staircase per destination that jumps every 10 s, a random
+  %-14s one noise)
+The ports files are not written when no connect() succeeded.
 
 The same scenario and seed always give a byte-identical %s.`,
-			scenarios.Default, summaryFile, seriesFile, occPNGFile, occSVGFile, summaryFile),
+			scenarios.Default, summaryFile, seriesFile, occPNGFile, occSVGFile,
+			portsCSVFile, groupThousands(sim.MaxPortChoices), "", portsPNGFile, portsSVGFile, "", "", summaryFile),
 		Example: `  portsim run
   portsim run scenario.yaml --seed 7 --duration 10m --out results
   portsim run linux-burst --set workloads.0.arrival.rate=800 --format json`,
@@ -139,13 +157,65 @@ func runRun(opts *RunOptions) error {
 	if err := plots.WriteOccupancy(res, opts.OutDir); err != nil {
 		return fmt.Errorf("writing plots: %w", err)
 	}
+	files := []string{summaryFile, seriesFile, occPNGFile, occSVGFile}
+	wrotePorts, err := writePortsFiles(opts.OutDir, res)
+	if err != nil {
+		return err
+	}
+	if wrotePorts {
+		files = append(files, portsFiles...)
+	}
 	if opts.Format == formatJSON {
+		if !wrotePorts {
+			fmt.Fprintf(opts.IO.ErrOut, "portsim: note: %s\n", noPortsNote)
+		}
 		_, err := opts.IO.Out.Write(summary)
 		return err
 	}
-	files := []string{summaryFile, seriesFile, occPNGFile, occSVGFile}
 	for i, f := range files {
 		files[i] = filepath.Join(opts.OutDir, f)
 	}
-	return printRunTables(opts.IO.Out, s, &res.Summary, opts.Overrides, files)
+	if err := printRunTables(opts.IO.Out, s, &res.Summary, opts.Overrides, files); err != nil {
+		return err
+	}
+	if !wrotePorts {
+		p := &printer{w: opts.IO.Out}
+		p.note(noPortsNote)
+		return p.err
+	}
+	return nil
+}
+
+// noPortsNote says why a run wrote no port-choice files.
+const noPortsNote = "no connect() succeeded, so no port was chosen: ports.csv, ports.png and ports.svg were not written"
+
+// writePortsFiles writes ports.csv, ports.png and ports.svg into dir when
+// res holds port choices and reports whether it did. Without choices it
+// removes those files if an earlier run left them there, so that dir
+// holds only this run's results.
+func writePortsFiles(dir string, res *sim.Result) (bool, error) {
+	if len(res.Ports) == 0 {
+		for _, f := range portsFiles {
+			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	if err := writePortsFile(filepath.Join(dir, portsCSVFile), res); err != nil {
+		return false, err
+	}
+	if err := plots.WritePorts(res, dir); err != nil {
+		return false, fmt.Errorf("writing plots: %w", err)
+	}
+	return true, nil
+}
+
+// groupThousands writes n with commas between groups of three digits.
+func groupThousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

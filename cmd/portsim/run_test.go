@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -81,6 +83,19 @@ func TestNewCmdScenarios(t *testing.T) {
 	parseOnly(t, NewCmdScenarios, "extra", `unknown command "extra"`)
 }
 
+func TestRunHelpListsFiles(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "run --help")
+	require.Equal(t, exitOK, code, stderr)
+	for _, f := range []string{summaryFile, seriesFile, occPNGFile, occSVGFile, portsCSVFile, portsPNGFile, portsSVGFile} {
+		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(f)+` +\S`, stdout, "file listed with its description")
+	}
+	assert.Contains(t, stdout, "the first 20,000 ports allocated")
+	long, _, _ := strings.Cut(stdout, "Usage:")
+	for line := range strings.Lines(long) {
+		assert.LessOrEqual(t, len(strings.TrimSuffix(line, "\n")), 81, "fits a terminal: %q", line)
+	}
+}
+
 func TestScenariosList(t *testing.T) {
 	code, stdout, stderr := runCLI(t, "scenarios")
 	require.Equal(t, exitOK, code, stderr)
@@ -116,7 +131,7 @@ func TestRunEndToEnd(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Empty(t, stderr)
 
-	for _, f := range []string{summaryFile, seriesFile, occPNGFile, occSVGFile} {
+	for _, f := range []string{summaryFile, seriesFile, occPNGFile, occSVGFile, portsCSVFile, portsPNGFile, portsSVGFile} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if assert.NoError(t, err, f) {
 			assert.Positive(t, fi.Size(), f)
@@ -154,6 +169,23 @@ func TestRunEndToEnd(t *testing.T) {
 		assert.NoError(t, err, "t_s %q", r[0])
 	}
 
+	ports := readCSV(t, filepath.Join(dir, portsCSVFile))
+	assert.Equal(t, portsHeader, ports[0])
+	require.Positive(t, sum.Successes)
+	assert.Len(t, ports[1:], int(min(sum.Successes, sim.MaxPortChoices)), "one row per port chosen")
+	for _, r := range ports[1:] {
+		_, err := strconv.ParseFloat(r[0], 64)
+		assert.NoError(t, err, "t_s %q", r[0])
+		_, err = strconv.ParseUint(r[4], 10, 16)
+		assert.NoError(t, err, "port %q", r[4])
+	}
+	pngBytes, err := os.ReadFile(filepath.Join(dir, portsPNGFile))
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(pngBytes))
+	require.NoError(t, err)
+	assert.Equal(t, 1200, img.Bounds().Dx())
+	assert.NotContains(t, stdout, "no port was chosen")
+
 	for _, want := range []string{
 		"scenario  " + scenarios.Default, "file      builtin:" + scenarios.Default, "duration  20s",
 		"Host settings", "ip_local_port_range", "tcp_max_tw_buckets",
@@ -162,6 +194,51 @@ func TestRunEndToEnd(t *testing.T) {
 	} {
 		assert.Contains(t, stdout, want)
 	}
+}
+
+// readCSV reads a whole CSV file.
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.NotEmpty(t, rows)
+	return rows
+}
+
+func TestRunWithoutPortChoices(t *testing.T) {
+	// At 0.0001 connects per second, 10 s of run have no connect at all
+	// (with seed 1, as with 999 seeds in 1000).
+	dir := t.TempDir()
+	path := writeBad(t, dir, "rate: 100", "rate: 0.0001")
+	out := filepath.Join(dir, "out")
+	// Files from an earlier run are removed, not left to mislead.
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	for _, f := range portsFiles {
+		require.NoError(t, os.WriteFile(filepath.Join(out, f), []byte("old"), 0o644))
+	}
+
+	code, stdout, stderr := runCLI(t, "run "+path+" --out "+out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Empty(t, stderr)
+	for _, f := range []string{summaryFile, seriesFile, occPNGFile, occSVGFile} {
+		assert.FileExists(t, filepath.Join(out, f))
+		assert.Contains(t, stdout, filepath.Join(out, f))
+	}
+	for _, f := range portsFiles {
+		assert.NoFileExists(t, filepath.Join(out, f))
+		assert.NotContains(t, stdout, filepath.Join(out, f))
+	}
+	assert.Contains(t, stdout, "(no connect() succeeded, so no port was chosen: ports.csv, ports.png and\nports.svg were not written)\n")
+
+	code, stdout, stderr = runCLI(t, "run "+path+" --out "+out+" --format json")
+	require.Equal(t, exitOK, code, stderr)
+	raw, err := os.ReadFile(filepath.Join(out, summaryFile))
+	require.NoError(t, err)
+	assert.Equal(t, string(raw), stdout, "stdout is summary.json")
+	assert.Equal(t, "portsim: note: "+noPortsNote+"\n", stderr)
 }
 
 func TestRunFormatJSON(t *testing.T) {
@@ -175,26 +252,30 @@ func TestRunFormatJSON(t *testing.T) {
 
 func TestRunDeterministic(t *testing.T) {
 	// runAt runs the default scenario with GOMAXPROCS n and returns its
-	// summary.json and series.csv.
-	runAt := func(t *testing.T, n int, seed string) (summary, series []byte) {
+	// summary.json, series.csv, ports.csv and ports.svg.
+	runAt := func(t *testing.T, n int, seed string) (summary, series, ports, portsSVG []byte) {
 		t.Helper()
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 		dir := t.TempDir()
 		code, _, stderr := runCLI(t, "run --out "+dir+" --duration 20s --format json --seed "+seed)
 		require.Equal(t, exitOK, code, stderr)
-		summary, err := os.ReadFile(filepath.Join(dir, summaryFile))
-		require.NoError(t, err)
-		series, err = os.ReadFile(filepath.Join(dir, seriesFile))
-		require.NoError(t, err)
-		return summary, series
+		var files [4][]byte
+		for i, f := range []string{summaryFile, seriesFile, portsCSVFile, portsSVGFile} {
+			var err error
+			files[i], err = os.ReadFile(filepath.Join(dir, f))
+			require.NoError(t, err)
+		}
+		return files[0], files[1], files[2], files[3]
 	}
-	sum1, ser1 := runAt(t, 1, "7")
-	sum2, ser2 := runAt(t, 2, "7")
+	sum1, ser1, ports1, svg1 := runAt(t, 1, "7")
+	sum2, ser2, ports2, svg2 := runAt(t, 2, "7")
 	assert.Equal(t, string(sum1), string(sum2), "summary.json, GOMAXPROCS 1 vs 2")
 	assert.Equal(t, string(ser1), string(ser2), "series.csv, GOMAXPROCS 1 vs 2")
-	sum3, _ := runAt(t, 2, "7")
+	assert.Equal(t, string(ports1), string(ports2), "ports.csv, GOMAXPROCS 1 vs 2")
+	assert.True(t, bytes.Equal(svg1, svg2), "ports.svg, GOMAXPROCS 1 vs 2")
+	sum3, _, _, _ := runAt(t, 2, "7")
 	assert.Equal(t, string(sum2), string(sum3), "summary.json, same settings twice")
-	sum4, _ := runAt(t, 2, "8")
+	sum4, _, _, _ := runAt(t, 2, "8")
 	assert.NotEqual(t, string(sum2), string(sum4), "another seed, another run")
 }
 
