@@ -77,6 +77,7 @@ func TestBuiltins(t *testing.T) {
 	assert.Equal(t, []string{
 		"dotnet-connection-close", "k6-no-reuse", "linux-burst",
 		"server-closes-first", "spread-destinations", "this-host",
+		"tw-reuse-loopback",
 	}, names, "sorted by name")
 	assert.Contains(t, names, Default)
 
@@ -105,9 +106,12 @@ func TestBuiltins(t *testing.T) {
 			assert.LessOrEqual(t, attempts, 10e6)
 			for _, w := range s.Workloads {
 				for _, to := range w.To {
+					// Documentation addresses, or loopback where the
+					// scenario is about loopback rules (tcp_tw_reuse=2).
 					assert.True(t, netip.MustParsePrefix("203.0.113.0/24").Contains(to.Addr()) ||
-						netip.MustParsePrefix("198.51.100.0/24").Contains(to.Addr()),
-						"%v is a documentation address", to)
+						netip.MustParsePrefix("198.51.100.0/24").Contains(to.Addr()) ||
+						to.Addr().IsLoopback(),
+						"%v is a documentation or loopback address", to)
 				}
 			}
 		})
@@ -387,7 +391,7 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:3:8: hosts: list at least one host`},
 		{"unknown sysctl",
 			edit(t, "tcp_tw_reuse: 0", "tcp_fin_timeout: 30"),
-			`t.yaml:8:7: hosts[0].sysctls.net.ipv4.tcp_fin_timeout: unknown sysctl "net.ipv4.tcp_fin_timeout" (known: net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_timestamps, net.ipv4.tcp_tw_reuse)`},
+			`t.yaml:8:7: hosts[0].sysctls.net.ipv4.tcp_fin_timeout: unknown sysctl "net.ipv4.tcp_fin_timeout" (known: net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_timestamps, net.ipv4.tcp_tw_reuse, net.ipv4.tcp_tw_reuse_delay)`},
 		{"sysctl value out of range",
 			edit(t, "tcp_tw_reuse: 0", "tcp_tw_reuse: 3"),
 			`t.yaml:8:30: hosts[0].sysctls.net.ipv4.tcp_tw_reuse: 3 is outside 0..2`},
@@ -694,7 +698,7 @@ func TestLoad(t *testing.T) {
 	assert.EqualError(t, err, path+":13:39: workloads[0].arrival.rate: must be > 0, got -5")
 
 	tests := []struct{ arg, want string }{
-		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: dotnet-connection-close, k6-no-reuse, linux-burst, server-closes-first, spread-destinations, this-host)"},
+		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: dotnet-connection-close, k6-no-reuse, linux-burst, server-closes-first, spread-destinations, this-host, tw-reuse-loopback)"},
 		{dir, dir + ": is a directory, not a scenario file"},
 	}
 	for _, tt := range tests {

@@ -83,8 +83,11 @@ type HostSummary struct {
 	ProbesPerAlloc Quantiles `json:"probes_per_alloc"`
 	// TwOverflows counts sockets that skipped TIME_WAIT because
 	// tcp_max_tw_buckets was full (Linux TCPTIMEWAITOVERFLOW).
-	TwOverflows uint64       `json:"tw_overflows"`
-	Settings    HostSettings `json:"settings"`
+	TwOverflows uint64 `json:"tw_overflows"`
+	// TwRecycled counts TIME_WAIT sockets whose 4-tuple connect() took over
+	// under tcp_tw_reuse (Linux TIMEWAITRECYCLED).
+	TwRecycled uint64       `json:"tw_recycled"`
+	Settings   HostSettings `json:"settings"`
 }
 
 // HostSettings echo the resolved profile, so a reader sees what was
@@ -100,6 +103,7 @@ type HostSettings struct {
 	ConnectSharesPort    bool              `json:"connect_shares_port"`
 	Allocator            string            `json:"allocator"`
 	TCPTwReuse           int               `json:"tcp_tw_reuse"`
+	TCPTwReuseDelayMS    int               `json:"tcp_tw_reuse_delay_ms"`
 	TCPTimestamps        bool              `json:"tcp_timestamps"`
 	TCPMaxTwBuckets      int               `json:"tcp_max_tw_buckets"`
 	Sysctls              map[string]string `json:"sysctls,omitempty"`

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -22,6 +21,7 @@ const (
 	kFinAck                   // FIN_WAIT_1: our FIN acknowledged and the peer's FIN in; ID = connection
 	kLastAck                  // LAST_ACK: our FIN acknowledged; ID = connection
 	kTimeWaitEnd              // TIME_WAIT expired; ID = connection
+	kTwReusable               // tcp_tw_reuse_delay passed since TIME_WAIT began; ID = connection
 )
 
 // conn is one live connection: 12 bytes in a slab indexed by int32.
@@ -37,6 +37,7 @@ type hostRun struct {
 	h         *scenarios.Host
 	tbl       *tcpstate.Table
 	twLane    LaneID
+	reuseLane LaneID   // tcp_tw_reuse_delay
 	probes    []uint64 // histogram of probes per allocation, indexed by probes
 	peakTW    int
 	peakPorts int
@@ -61,6 +62,7 @@ type domRun struct {
 	ssFailures   uint64
 	intervalFail uint64
 	rows         []DomainRow
+	reuse        bool    // connect() may take over this domain's TIME_WAIT 4-tuples
 	rate         float64 // offered arrivals per second (analytic)
 	load         float64 // offered load in Erlangs (analytic)
 	applicable   bool
@@ -184,19 +186,17 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
 		}
 		m.hosts = append(m.hosts, &hostRun{
-			h:      h,
-			tbl:    tbl,
-			twLane: lane(Time(h.Profile.TimeWait)),
-			probes: make([]uint64, h.Profile.PortRange.Size()+1),
+			h:         h,
+			tbl:       tbl,
+			twLane:    lane(Time(h.Profile.TimeWait)),
+			reuseLane: lane(Time(h.Profile.TCPTwReuseDelay)),
+			probes:    make([]uint64, h.Profile.PortRange.Size()+1),
 		})
 	}
 	domIndex := map[[2]int]int32{} // (host, table domain) -> model.doms index
 	for i := range s.Workloads {
 		w := &s.Workloads[i]
 		hr := m.hosts[w.From]
-		if err := checkTwReuse(hr.h, w); err != nil {
-			return nil, err
-		}
 		l := indexOf(hr.h.Addresses, w.Source)
 		if l < 0 {
 			return nil, fmt.Errorf("sim: workload %s: source %v is not an address of host %s", w.Name, w.Source, hr.h.Name)
@@ -234,7 +234,7 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			if !ok {
 				gi = int32(len(m.doms))
 				domIndex[key] = gi
-				m.doms = append(m.doms, &domRun{host: w.From, dom: td, d: hr.tbl.Domains()[td], firstFail: -1, applicable: true})
+				m.doms = append(m.doms, &domRun{host: w.From, dom: td, d: hr.tbl.Domains()[td], firstFail: -1, applicable: true, reuse: hr.tbl.ReuseApplies(td)})
 			}
 			wr.doms = append(wr.doms, gi)
 		}
@@ -245,29 +245,6 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 	}
 	m.offeredLoad()
 	return m, nil
-}
-
-// ErrUnsupported wraps errors about scenarios that ask for behaviour the
-// models do not cover yet; such a scenario is a configuration problem, not a
-// failure of the run.
-var ErrUnsupported = errors.New("not modelled yet")
-
-// checkTwReuse refuses scenarios in which Linux would let connect() take
-// over a TIME_WAIT 4-tuple (tcp_twsk_unique: tcp_tw_reuse 1, or 2 toward a
-// loopback peer, with TCP timestamps on, os-semantics.md §4.5): that rule
-// is not modelled yet, and ignoring it would overstate exhaustion.
-func checkTwReuse(h *scenarios.Host, w *scenarios.Workload) error {
-	p := &h.Profile
-	if !p.TCPTimestamps || p.TCPTwReuse == 0 || w.Close.Client == 0 {
-		return nil
-	}
-	for _, d := range w.To {
-		if p.TCPTwReuse == 1 || d.Addr().IsLoopback() || w.Source.IsLoopback() {
-			return fmt.Errorf("sim: host %s, workload %s: net.ipv4.tcp_tw_reuse=%d with tcp_timestamps on lets connect() reuse TIME_WAIT 4-tuples toward %v, which is %w; set net.ipv4.tcp_tw_reuse to 0 (or net.ipv4.tcp_timestamps to 0) for this scenario",
-				h.Name, w.Name, p.TCPTwReuse, d, ErrUnsupported)
-		}
-	}
-	return nil
 }
 
 func indexOf(addrs []netip.Addr, a netip.Addr) int {
@@ -303,7 +280,9 @@ func (m *model) loop() {
 		case kLastAck:
 			m.step(ev.ID, tcpstate.RecvAck)
 		case kTimeWaitEnd:
-			m.step(ev.ID, tcpstate.TimeWaitTimeout)
+			m.timeWaitEnd(ev.ID)
+		case kTwReusable:
+			m.twReusable(ev.ID)
 		}
 	}
 	for _, d := range m.doms {
@@ -326,7 +305,13 @@ func (m *model) arrival(id int32) {
 	d := m.doms[gi]
 	hr := m.hosts[d.host]
 	ports, inUse := hr.tbl.PortsInUse, d.d.InUse
-	r := hr.tbl.Connect(d.dom, wr.w.Source, dst, time.Duration(now))
+	r, took := hr.tbl.Connect(d.dom, wr.w.Source, dst, time.Duration(now))
+	if took >= 0 {
+		// The TIME_WAIT socket is gone; its slot is freed when its
+		// expiry event comes up (Closed marks it dead until then).
+		m.conns[took].state = tcpstate.Closed
+		m.totalTW--
+	}
 	hr.probes[r.Probes]++
 	d.attempts++
 	m.ivAttempts++
@@ -391,10 +376,29 @@ func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
 
 // step applies one input; used for transitions with nothing to schedule.
 func (m *model) step(c int32, in tcpstate.Input) {
-	if in == tcpstate.TimeWaitTimeout {
-		m.totalTW--
-	}
 	m.apply(c, in)
+}
+
+// timeWaitEnd ends a TIME_WAIT, or frees the slot of a TIME_WAIT socket
+// that a connect() already took over.
+func (m *model) timeWaitEnd(c int32) {
+	if m.conns[c].state == tcpstate.Closed {
+		m.free = append(m.free, c)
+		return
+	}
+	m.totalTW--
+	m.apply(c, tcpstate.TimeWaitTimeout)
+}
+
+// twReusable: tcp_tw_reuse_delay has passed since c entered TIME_WAIT, so
+// connect() toward the same destination may now take its 4-tuple over.
+func (m *model) twReusable(c int32) {
+	cn := &m.conns[c]
+	if cn.state != tcpstate.TimeWait {
+		return
+	}
+	d := m.doms[cn.dom]
+	m.hosts[d.host].tbl.MarkReusable(d.dom, cn.port, c)
 }
 
 // synAck completes the handshake and schedules the close after the
@@ -454,6 +458,9 @@ func (m *model) finAck(c int32) {
 	hr.peakTW = max(hr.peakTW, hr.tbl.Count[tcpstate.TimeWait])
 	m.peakTW = max(m.peakTW, m.totalTW)
 	m.eng.After(hr.twLane, kTimeWaitEnd, c)
+	if d.reuse {
+		m.eng.After(hr.reuseLane, kTwReusable, c)
+	}
 }
 
 // sample appends the rows for time t: interval counters since the last

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"time"
 
 	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/scenarios"
@@ -37,7 +38,9 @@ func (m *model) offeredLoad() {
 			if finite {
 				d.load += rate * hold
 			}
-			d.applicable = d.applicable && ok
+			// TIME_WAIT reuse makes the holding time depend on the
+			// load, so the pool is no longer an Erlang loss system.
+			d.applicable = d.applicable && ok && !(d.reuse && w.Close.Client > 0)
 			expectedTW[w.From] += rate * w.Close.Client * tw
 		}
 	}
@@ -123,6 +126,7 @@ func (m *model) result() *Result {
 			Totals:         t,
 			ProbesPerAlloc: quantiles(hr.probes),
 			TwOverflows:    hr.tbl.TwOverflows,
+			TwRecycled:     hr.tbl.TwRecycled,
 			Settings:       settings(hr.h),
 		})
 		for len(all) < len(hr.probes) {
@@ -238,6 +242,7 @@ func settings(h *scenarios.Host) HostSettings {
 		ConnectSharesPort:    p.ConnectSharesPort,
 		Allocator:            p.Allocator,
 		TCPTwReuse:           p.TCPTwReuse,
+		TCPTwReuseDelayMS:    int(p.TCPTwReuseDelay / time.Millisecond),
 		TCPTimestamps:        p.TCPTimestamps,
 		TCPMaxTwBuckets:      p.TCPMaxTwBuckets,
 		Sysctls:              h.Sysctls,

@@ -1,7 +1,9 @@
 package tcpstate
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,6 +72,13 @@ type Profile struct {
 	// TCPTwReuse is net.ipv4.tcp_tw_reuse: 0 off, 1 global, 2 loopback only
 	// (Linux default since 4.19, ip-sysctl.rst).
 	TCPTwReuse int
+	// TCPTwReuseDelay is net.ipv4.tcp_tw_reuse_delay: how long after a
+	// socket entered TIME_WAIT connect() may take its 4-tuple over
+	// (tcp_twsk_unique: now > tw_entry_stamp + delay). Linux 6.14 made it a
+	// sysctl in milliseconds, default 1000; before, the test was on whole
+	// seconds of the peer timestamp, an effective delay in (0, 1] s, which
+	// the 1 s default stands for (os-semantics.md §4.5).
+	TCPTwReuseDelay time.Duration
 	// TCPTimestamps is net.ipv4.tcp_timestamps != 0 (RFC 7323); TIME_WAIT
 	// reuse needs the peer's timestamps.
 	TCPTimestamps bool
@@ -234,6 +243,7 @@ func linuxEra(name, connect, source string) Profile {
 		BindAllocator:     alloc.NameLinuxBind,
 		UDPAllocator:      alloc.NameLinuxUDP,
 		TCPTwReuse:        2,
+		TCPTwReuseDelay:   time.Second,
 		TCPTimestamps:     true,
 		TCPMaxTwBuckets:   131072,
 		Source:            source,
@@ -271,9 +281,14 @@ var HostSysctls = []string{
 	"ip_local_port_range",
 	"ip_local_reserved_ports",
 	"tcp_tw_reuse",
+	"tcp_tw_reuse_delay",
 	"tcp_max_tw_buckets",
 	"tcp_timestamps",
 }
+
+// optionalSysctls may be missing on older kernels; ReadHost then keeps the
+// preset's value (tcp_tw_reuse_delay arrived in 6.14).
+var optionalSysctls = map[string]bool{"tcp_tw_reuse_delay": true}
 
 // DefaultSysctlDir is where Linux exposes net.ipv4 sysctls.
 const DefaultSysctlDir = "/proc/sys/net/ipv4"
@@ -291,6 +306,9 @@ func ReadHost(dir string) (Profile, error) {
 	for _, name := range HostSysctls {
 		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) && optionalSysctls[name] {
+			continue
+		}
 		if err != nil {
 			return Profile{}, fmt.Errorf("os: host reads this machine's sysctls: %w", err)
 		}
@@ -344,6 +362,13 @@ func (p *Profile) SetSysctl(key, value string) error {
 			return err
 		}
 		p.TCPTwReuse = n
+	case "net.ipv4.tcp_tw_reuse_delay":
+		// ip-sysctl.rst: milliseconds, 1 to TCP_PAWS_MSL (60 s).
+		n, err := intIn(value, 1, 60000)
+		if err != nil {
+			return err
+		}
+		p.TCPTwReuseDelay = time.Duration(n) * time.Millisecond
 	case "net.ipv4.tcp_timestamps":
 		n, err := intIn(value, 0, 2)
 		if err != nil {

@@ -78,6 +78,8 @@ func TestSetSysctl(t *testing.T) {
 		{"linux", "net.ipv4.ip_local_reserved_ports", "40019-40010", "40019"},
 		{"linux", "net.ipv4.tcp_tw_reuse", "1", ""},
 		{"linux", "net.ipv4.tcp_tw_reuse", "3", "outside 0..2"},
+		{"linux", "net.ipv4.tcp_tw_reuse_delay", "250", ""},
+		{"linux", "net.ipv4.tcp_tw_reuse_delay", "0", "outside 1..60000"},
 		{"linux", "net.ipv4.tcp_timestamps", "x", "not an integer"},
 		{"linux", "net.ipv4.tcp_max_tw_buckets", "-1", "outside"},
 		{"macos", "net.ipv4.tcp_tw_reuse", "1", "Linux sysctl"},
@@ -169,6 +171,7 @@ func TestSysctlNames(t *testing.T) {
 		"net.ipv4.tcp_max_tw_buckets",
 		"net.ipv4.tcp_timestamps",
 		"net.ipv4.tcp_tw_reuse",
+		"net.ipv4.tcp_tw_reuse_delay",
 	}, SysctlNames())
 	for _, n := range SysctlNames() {
 		p, err := Preset("linux")

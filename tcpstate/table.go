@@ -55,6 +55,9 @@ type Table struct {
 	// TwOverflows counts sockets that skipped TIME_WAIT because
 	// tcp_max_tw_buckets was reached (Linux TCPTIMEWAITOVERFLOW).
 	TwOverflows uint64
+	// TwRecycled counts TIME_WAIT sockets whose 4-tuple connect() took over
+	// (Linux TIMEWAITRECYCLED).
+	TwRecycled uint64
 }
 
 // pool is what a set of domains shares on one local address (or, on a
@@ -90,9 +93,14 @@ type Domain struct {
 
 	pool      int
 	localPeer bool          // Remote is 127.0.0.1, ::1 or one of the host's addresses
-	own       alloc.PortSet // ports held toward Remote (sharing hosts only)
+	own       alloc.PortSet // ports a new connect() toward Remote may not take (sharing hosts only)
 	busy      alloc.Union
 	req       alloc.Request
+	// reusable maps a port whose TIME_WAIT socket connect() may take over
+	// (tcp_twsk_unique) to the caller's id for that socket. Such a port is
+	// still held but no longer in own, so the allocator's scan treats it as
+	// usable, in the kernel's candidate order.
+	reusable map[uint16]int32
 }
 
 // NewTable returns an empty table for a host with profile p, local
@@ -216,20 +224,37 @@ func (t *Table) Shares() bool { return t.shares }
 // remote are the connection's source address and destination; now is the
 // virtual time since the start of the run, which time-keyed allocators
 // (Linux 5.18+'s 10-second epoch, FreeBSD 13's per-second count) read.
-func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now time.Duration) alloc.Result {
+//
+// When the port chosen belongs to a TIME_WAIT socket that MarkReusable made
+// reusable, connect() takes its 4-tuple over (tcp_twsk_unique: the
+// TIME_WAIT minisock is killed, TIMEWAITRECYCLED): the result's takeover is
+// the id given to MarkReusable, and that socket is gone from the counts —
+// the caller must not Apply anything to it again. takeover is -1 otherwise.
+func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now time.Duration) (r alloc.Result, takeover int32) {
 	dom := t.domains[d]
 	// On a port-exclusive host one domain serves every destination (and,
 	// with several addresses, every source), so the request names the
 	// actual 4-tuple for allocators keyed on it (RFC 6056 §3.3.3-3.3.4).
 	dom.req.Local, dom.req.Remote, dom.req.Now = local, remote, now
-	r := t.alloc.Allocate(&dom.req, &dom.busy)
+	r = t.alloc.Allocate(&dom.req, &dom.busy)
 	if r.Err != alloc.OK {
-		return r
+		return r, -1
 	}
 	pl := t.pools[dom.pool]
 	p := r.Port
 	if t.shares {
 		dom.own.Add(int(p))
+	}
+	if id, ok := dom.reusable[p]; ok {
+		// The TIME_WAIT socket leaves and the new one enters SYN_SENT on
+		// the same 4-tuple: the port stays held, nothing else changes.
+		delete(dom.reusable, p)
+		dom.Count[TimeWait]--
+		t.Count[TimeWait]--
+		dom.Count[SynSent]++
+		t.Count[SynSent]++
+		t.TwRecycled++
+		return r, id
 	}
 	if pl.refs[p] == 0 {
 		pl.used.Add(int(p))
@@ -239,7 +264,43 @@ func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now ti
 	dom.InUse++
 	dom.Count[SynSent]++
 	t.Count[SynSent]++
-	return r
+	return r, -1
+}
+
+// MarkReusable records that the TIME_WAIT socket id of domain d on port may
+// now be taken over by connect() toward the same destination: Linux
+// tcp_twsk_unique allows it when the TIME_WAIT saw the peer's timestamps
+// and tcp_tw_reuse is 1 (or 2 with a loopback peer) and
+// tcp_tw_reuse_delay has passed since it entered TIME_WAIT
+// (os-semantics.md §4.5). The caller decides when; see ReuseApplies.
+func (t *Table) MarkReusable(d int32, port uint16, id int32) {
+	dom := t.domains[d]
+	if dom.reusable == nil {
+		dom.reusable = map[uint16]int32{}
+	}
+	dom.reusable[port] = id
+	dom.own.Remove(int(port))
+}
+
+// ReuseApplies reports whether connect() in domain d may take over TIME_WAIT
+// 4-tuples (tcp_twsk_unique, os-semantics.md §4.5): only where connect()
+// shares ports by 4-tuple (Linux), with tcp_timestamps on (the TIME_WAIT
+// must have seen the peer's timestamps; peers are assumed to use them when
+// the host does), and tcp_tw_reuse 1, or 2 when the peer or the local
+// address is loopback.
+func (t *Table) ReuseApplies(d int32) bool {
+	p := t.prof
+	if !t.shares || p.Family != "linux" || !p.TCPTimestamps {
+		return false
+	}
+	dom := t.domains[d]
+	switch p.TCPTwReuse {
+	case 1:
+		return true
+	case 2:
+		return dom.Remote.Addr().IsLoopback() || dom.LocalAddr.IsLoopback()
+	}
+	return false
 }
 
 // Apply feeds input in to a socket of domain d on port, currently in state
@@ -287,6 +348,7 @@ func (t *Table) release(dom *Domain, port uint16) {
 	dom.InUse--
 	if t.shares {
 		dom.own.Remove(int(port))
+		delete(dom.reusable, port)
 	}
 	pl := t.pools[dom.pool]
 	if pl.refs[port] == 0 {

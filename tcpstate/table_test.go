@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -424,5 +425,56 @@ func TestTableCountersRandomExclusive(t *testing.T) {
 // connect calls Connect with the domain's own addresses at time 0.
 func connect(tb *Table, d int32) alloc.Result {
 	dom := tb.Domains()[d]
-	return tb.Connect(d, dom.LocalAddr, dom.Remote, 0)
+	r, took := tb.Connect(d, dom.LocalAddr, dom.Remote, 0)
+	if took >= 0 {
+		panic("connect: unexpected TIME_WAIT takeover")
+	}
+	return r
+}
+
+// TIME_WAIT reuse (tcp_twsk_unique, os-semantics.md §4.5): once the caller
+// marks a TIME_WAIT socket reusable, connect() toward the same destination
+// may take its 4-tuple over; toward another destination the port was
+// usable anyway.
+func TestTableTimeWaitTakeover(t *testing.T) {
+	p := small(t, "linux", "40000 40001")
+	require.NoError(t, p.SetSysctl("net.ipv4.tcp_tw_reuse", "1"))
+	tb := newTable(t, p)
+	d, err := tb.Domain(0, dstA)
+	require.NoError(t, err)
+	assert.True(t, tb.ReuseApplies(d))
+	local := tb.Domains()[d].LocalAddr
+	r1, took := tb.Connect(d, local, dstA, 0)
+	require.Equal(t, alloc.OK, r1.Err)
+	require.EqualValues(t, -1, took)
+	r2, _ := tb.Connect(d, local, dstA, 0)
+	require.Equal(t, alloc.OK, r2.Err)
+	st := tb.Apply(d, r1.Port, SynSent, RecvSynAck)
+	st = tb.Apply(d, r1.Port, st, AppClose)
+	st = tb.Apply(d, r1.Port, st, RecvAck)
+	st = tb.Apply(d, r1.Port, st, RecvFin)
+	require.Equal(t, TimeWait, st)
+	// Not yet reusable: the range is full.
+	r3, _ := tb.Connect(d, local, dstA, time.Second)
+	assert.Equal(t, alloc.EADDRNOTAVAIL, r3.Err)
+	tb.MarkReusable(d, r1.Port, 7)
+	r4, took := tb.Connect(d, local, dstA, 2*time.Second)
+	require.Equal(t, alloc.OK, r4.Err)
+	assert.Equal(t, r1.Port, r4.Port)
+	assert.EqualValues(t, 7, took)
+	assert.Equal(t, 0, tb.Count[TimeWait])
+	assert.Equal(t, 2, tb.Count[SynSent])
+	assert.Equal(t, 2, tb.PortsInUse)
+	assert.Equal(t, uint64(1), tb.TwRecycled)
+	// Loopback-only reuse does not apply to 203.0.113.10.
+	p2 := small(t, "linux", "40000 40001")
+	tb2 := newTable(t, p2)
+	d2, err := tb2.Domain(0, dstA)
+	require.NoError(t, err)
+	assert.False(t, tb2.ReuseApplies(d2), "tcp_tw_reuse=2 is loopback only")
+	d3, err := tb2.Domain(0, netip.MustParseAddrPort("127.0.0.1:80"))
+	require.NoError(t, err)
+	assert.True(t, tb2.ReuseApplies(d3))
+	require.NoError(t, p2.SetSysctl("net.ipv4.tcp_timestamps", "0"))
+	assert.False(t, tb2.ReuseApplies(d3), "no timestamps, no reuse")
 }

@@ -193,14 +193,14 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 	settings := [][]string{
 		{"os"}, {"source"}, {"ip_local_port_range"}, {"ip_local_reserved_ports"},
 		{"usable ports"}, {"TIME_WAIT"}, {"connect() shares ports"}, {"allocator"},
-		{"tcp_tw_reuse"}, {"tcp_timestamps"}, {"tcp_max_tw_buckets"},
+		{"tcp_tw_reuse"}, {"tcp_tw_reuse_delay"}, {"tcp_timestamps"}, {"tcp_max_tw_buckets"},
 	}
 	for _, h := range sum.Hosts {
 		hs := h.Settings
 		vals := []string{
 			hostOS(hs), hs.Source, hs.PortRange, orNone(hs.ReservedPorts),
 			strconv.Itoa(hs.UsablePorts), timeWait(hs), yesNo(hs.ConnectSharesPort), hs.Allocator,
-			twReuse(hs.TCPTwReuse), boolInt(hs.TCPTimestamps), twBuckets(hs.TCPMaxTwBuckets),
+			twReuse(hs.TCPTwReuse), reuseDelay(hs.TCPTwReuseDelayMS), boolInt(hs.TCPTimestamps), twBuckets(hs.TCPMaxTwBuckets),
 		}
 		for i := range settings {
 			settings[i] = append(settings[i], vals[i])
@@ -211,15 +211,16 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 	p.section("Results")
 	header = []string{"metric"}
 	var cols []resultColumn
-	var overflows uint64
+	var overflows, recycled uint64
 	for _, h := range sum.Hosts {
 		header = append(header, h.Name)
-		cols = append(cols, resultColumn{h.Totals, h.ProbesPerAlloc, h.TwOverflows})
+		cols = append(cols, resultColumn{h.Totals, h.ProbesPerAlloc, h.TwOverflows, h.TwRecycled})
 		overflows += h.TwOverflows
+		recycled += h.TwRecycled
 	}
 	header = append(header, "total")
-	cols = append(cols, resultColumn{sum.Totals, sum.ProbesPerAlloc, overflows})
-	p.table(header, resultRows(cols, overflows > 0), rightAligned(len(header))...)
+	cols = append(cols, resultColumn{sum.Totals, sum.ProbesPerAlloc, overflows, recycled})
+	p.table(header, resultRows(cols), rightAligned(len(header))...)
 
 	if sum.MostLoaded >= 0 && sum.MostLoaded < len(sum.Domains) {
 		d := &sum.Domains[sum.MostLoaded]
@@ -324,15 +325,18 @@ type resultColumn struct {
 	sim.Totals
 	probes      sim.Quantiles
 	twOverflows uint64
+	twRecycled  uint64
 }
 
-// resultRows turns the columns into metric rows. The TIME_WAIT overflow
-// row appears only when some host's tcp_max_tw_buckets overflowed.
-func resultRows(cols []resultColumn, withOverflows bool) [][]string {
+// resultRows turns the columns into metric rows. The last two rows, TIME_WAIT
+// skipped because tcp_max_tw_buckets was full and TIME_WAIT taken over under
+// tcp_tw_reuse, appear only when the total column has any.
+func resultRows(cols []resultColumn) [][]string {
 	rows := [][]string{
 		{"attempts"}, {"successes"}, {"failures"}, {"first failure"},
 		{"peak TIME_WAIT"}, {"peak ports in use"}, {"probes/alloc p50"}, {"probes/alloc p99"},
 		{"TIME_WAIT skipped (tcp_max_tw_buckets full)"},
+		{"TIME_WAIT taken over (tcp_tw_reuse)"},
 	}
 	for _, c := range cols {
 		first := "none"
@@ -349,15 +353,21 @@ func resultRows(cols []resultColumn, withOverflows bool) [][]string {
 			strconv.Itoa(c.probes.P50),
 			strconv.Itoa(c.probes.P99),
 			strconv.FormatUint(c.twOverflows, 10),
+			strconv.FormatUint(c.twRecycled, 10),
 		}
 		for i := range rows {
 			rows[i] = append(rows[i], vals[i])
 		}
 	}
-	if !withOverflows {
-		rows = rows[:len(rows)-1]
+	total := cols[len(cols)-1]
+	keep := rows[:len(rows)-2]
+	if total.twOverflows > 0 {
+		keep = append(keep, rows[len(rows)-2])
 	}
-	return rows
+	if total.twRecycled > 0 {
+		keep = append(keep, rows[len(rows)-1])
+	}
+	return keep
 }
 
 // rightAligned aligns the first column left and the other n-1 right.
@@ -431,6 +441,15 @@ func timeWait(hs sim.HostSettings) string {
 		return seconds(hs.TimeWaitS) + " (hypothetical)"
 	}
 	return seconds(hs.TimeWaitS)
+}
+
+// reuseDelay formats tcp_tw_reuse_delay in milliseconds, "-" where the
+// stack has no such setting (0).
+func reuseDelay(ms int) string {
+	if ms == 0 {
+		return "-"
+	}
+	return strconv.Itoa(ms) + " ms"
 }
 
 // twReuse adds what a tcp_tw_reuse value means (ip-sysctl.rst).

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portsim/portsim/scenarios"
-	"github.com/portsim/portsim/sim"
 )
 
 // IOStreams are the writers a command prints to. Commands never touch
@@ -91,7 +90,7 @@ func exitCode(err error) int {
 	}
 	var ue *usageError
 	var se *scenarios.Error
-	if errors.As(err, &ue) || errors.As(err, &se) || errors.Is(err, sim.ErrUnsupported) {
+	if errors.As(err, &ue) || errors.As(err, &se) {
 		return exitUsage
 	}
 	return exitFailure

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portsim/portsim/scenarios"
-	"github.com/portsim/portsim/sim"
 )
 
 func TestExitCode(t *testing.T) {
@@ -27,7 +26,6 @@ func TestExitCode(t *testing.T) {
 		{"wrapped scenario error", fmt.Errorf("loading: %w", scenarioErr), exitUsage},
 		{"cobra flag error", flagError(t), exitUsage},
 		{"usage error", &usageError{err: errors.New("bad"), hint: "portsim"}, exitUsage},
-		{"unsupported scenario", fmt.Errorf("running x: %w", sim.ErrUnsupported), exitUsage},
 		{"other", errors.New("disk full"), exitFailure},
 	}
 	for _, tt := range tests {
