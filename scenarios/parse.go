@@ -224,7 +224,40 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 	if s.Workloads, err = namedList(f, "workloads", "workload", workload, workloadName); err != nil {
 		return nil, err
 	}
+	if err := d.reuseUnicastPort(s); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// reuseUnicastPort applies SO_REUSE_UNICASTPORT: a Windows host whose TCP
+// connect() workloads all set it shares local ports across destinations
+// (so-port-scalability.md). A host where only some set it would need
+// per-socket sharing rules, which the connect() table does not model, so
+// that mix is refused.
+func (d *decoder) reuseUnicastPort(s *Scenario) error {
+	for hi := range s.Hosts {
+		h := &s.Hosts[hi]
+		on, off := -1, -1
+		for i, w := range s.Workloads {
+			if w.From != hi || w.Socket.UDP() {
+				continue
+			}
+			if w.Options.ReuseUnicastPort {
+				on = i
+			} else {
+				off = i
+			}
+		}
+		if on >= 0 && off >= 0 {
+			return &Error{File: d.file, Field: fmt.Sprintf("workloads[%d].options", on),
+				Msg: fmt.Sprintf("SO_REUSE_UNICASTPORT is set here but not on workload %q of the same host; set it on every TCP workload of host %q or on none", s.Workloads[off].Name, h.Name)}
+		}
+		if on >= 0 {
+			h.Profile.ConnectSharesPort = true
+		}
+	}
+	return nil
 }
 
 // namedList decodes the required list key of f (hosts, workloads): at
@@ -434,7 +467,7 @@ func (d *decoder) host(hv val) (Host, error) {
 // workload decodes one entry of workloads; s has its hosts and duration.
 func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 	w := Workload{RTT: DefaultRTT, Stop: s.Duration}
-	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source")
+	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source", "socket", "options", "port_range")
 	if err != nil {
 		return w, err
 	}
@@ -511,8 +544,89 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 			return w, err
 		}
 	}
+	if err := d.socketPath(f, &w, host); err != nil {
+		return w, err
+	}
 	return w, nil
 }
+
+// socketPath decodes socket, options and port_range, and checks that the
+// host's stack has them: IP_BIND_ADDRESS_NO_PORT and IP_LOCAL_PORT_RANGE are
+// Linux socket options (os-semantics.md §2.7-2.8), SO_REUSE_UNICASTPORT and
+// SO_EXCLUSIVEADDRUSE Windows ones (§6.2, §7.3).
+func (d *decoder) socketPath(f *fields, w *Workload, host *Host) error {
+	if v, ok := f.get("socket"); ok {
+		name, err := d.str(v)
+		if err != nil {
+			return err
+		}
+		i := slices.Index(socketPathNames[:], name)
+		if i < 0 {
+			return d.fail(v, "unknown socket path %q (known: %s)", name, strings.Join(socketPathNames[:], ", "))
+		}
+		w.Socket = SocketPath(i)
+		if opt, linuxOnly := linuxPathOption[w.Socket]; linuxOnly && host.Profile.Family != "linux" {
+			return d.fail(v, "%s needs the Linux socket option %s; os %q has none", name, opt, host.OS)
+		}
+	}
+	rv, hasRange := f.get("port_range")
+	if w.Socket == PortRange && !hasRange {
+		v, _ := f.get("socket")
+		return d.fail(v, "socket: port-range needs port_range: \"LOW HIGH\"")
+	}
+	if hasRange {
+		if w.Socket != PortRange {
+			return d.fail(rv, "port_range goes with socket: port-range (IP_LOCAL_PORT_RANGE)")
+		}
+		text, err := d.str(rv)
+		if err != nil {
+			return err
+		}
+		r, err := alloc.ParseRange(text)
+		if err != nil {
+			var re *alloc.RangeError
+			if errors.As(err, &re) {
+				err = re.Err
+			}
+			return d.fail(rv, "%v", err)
+		}
+		w.PortRange = r
+	}
+	if v, ok := f.get("options"); ok {
+		items, err := d.list(v)
+		if err != nil {
+			return err
+		}
+		for _, iv := range items {
+			name, err := d.str(iv)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "SO_REUSEADDR":
+				w.Options.ReuseAddr = true
+			case "SO_REUSEPORT":
+				w.Options.ReusePort = true
+			case "SO_REUSE_UNICASTPORT", "SO_EXCLUSIVEADDRUSE":
+				if host.Profile.Family != "windows" {
+					return d.fail(iv, "%s is a Windows socket option; os %q has none", name, host.OS)
+				}
+				w.Options.ReuseUnicastPort = w.Options.ReuseUnicastPort || name == "SO_REUSE_UNICASTPORT"
+				w.Options.ExclusiveAddrUse = w.Options.ExclusiveAddrUse || name == "SO_EXCLUSIVEADDRUSE"
+			default:
+				return d.fail(iv, "unknown socket option %q (known: SO_REUSEADDR, SO_REUSEPORT, SO_REUSE_UNICASTPORT, SO_EXCLUSIVEADDRUSE)", name)
+			}
+		}
+	}
+	if w.Socket.UDP() && w.Close != (CloseMix{Client: 1}) {
+		v, _ := f.get("close")
+		return d.fail(v, "a UDP socket has no close handshake and no TIME_WAIT; use close: client")
+	}
+	return nil
+}
+
+// linuxPathOption names the Linux-only option behind a socket path.
+var linuxPathOption = map[SocketPath]string{BindNoPort: "IP_BIND_ADDRESS_NO_PORT", PortRange: "IP_LOCAL_PORT_RANGE"}
 
 // destinations decodes a workload's to: one or more ip:port of one family.
 func (d *decoder) destinations(f *fields, w *Workload) error {

@@ -2,8 +2,10 @@ package scenarios
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
+	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/tcpstate"
 )
 
@@ -131,4 +133,71 @@ type Workload struct {
 	// RTT is the round-trip time that paces the handshake and the close
 	// (>= 0, default DefaultRTT).
 	RTT time.Duration
+	// Socket is how each connection gets its local port.
+	Socket SocketPath
+	// Options are the socket options set before binding or connecting.
+	Options SockOptions
+	// PortRange is the per-socket range of the port-range path
+	// (IP_LOCAL_PORT_RANGE), inclusive; zero otherwise.
+	PortRange alloc.Range
+}
+
+// SocketPath is the sequence of calls that gives a socket its local port
+// (os-semantics.md §2-3; Cloudflare 2022's table of API patterns).
+type SocketPath uint8
+
+// Socket paths.
+const (
+	// Connect is connect() on an unbound socket: the port is chosen for the
+	// 4-tuple and, on Linux and FreeBSD, shared across destinations
+	// (__inet_hash_connect). Exhaustion: EADDRNOTAVAIL.
+	Connect SocketPath = iota
+	// BindConnect is bind(addr, 0) then connect(): bind(0) takes a port no
+	// socket on the address holds (inet_csk_find_open_port), so every
+	// connection locks its port for all destinations, and on Linux connect()
+	// autobind of other sockets skips it while its bucket lives.
+	// Exhaustion: EADDRINUSE, from bind().
+	BindConnect
+	// BindNoPort is bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT (Linux 4.2+)
+	// then connect(): the port is chosen at connect() time as for Connect,
+	// from the given source address. Exhaustion: EADDRNOTAVAIL.
+	BindNoPort
+	// PortRange is connect() with IP_LOCAL_PORT_RANGE (Linux 6.3+): the
+	// range narrowed to Workload.PortRange, and in 6.8+ no parity split.
+	// Exhaustion: EADDRNOTAVAIL.
+	PortRange
+	// UDPConnect and UDPSendto are connect() or sendto() on an unbound UDP
+	// socket: autobind takes a port exclusively, whatever the destination
+	// (Linux udp_lib_get_port). Exhaustion: EAGAIN on Linux.
+	UDPConnect
+	UDPSendto
+)
+
+// socketPathNames are the YAML spellings, indexed by SocketPath.
+var socketPathNames = [...]string{
+	Connect:     "connect",
+	BindConnect: "bind-connect",
+	BindNoPort:  "bind-no-port",
+	PortRange:   "port-range",
+	UDPConnect:  "udp-connect",
+	UDPSendto:   "udp-sendto",
+}
+
+// String returns the path's YAML spelling.
+func (p SocketPath) String() string {
+	if int(p) < len(socketPathNames) {
+		return socketPathNames[p]
+	}
+	return "socket-path(" + strconv.Itoa(int(p)) + ")"
+}
+
+// UDP reports whether the path opens UDP sockets.
+func (p SocketPath) UDP() bool { return p == UDPConnect || p == UDPSendto }
+
+// SockOptions are the socket options a workload's sockets set.
+type SockOptions struct {
+	ReuseAddr        bool // SO_REUSEADDR: Linux bind(0) tries the lower half of the range first
+	ReusePort        bool // SO_REUSEPORT: no effect on the ephemeral paths (bind(0) never shares)
+	ReuseUnicastPort bool // Windows SO_REUSE_UNICASTPORT: connect() shares ports across destinations
+	ExclusiveAddrUse bool // Windows SO_EXCLUSIVEADDRUSE: no effect on the ephemeral paths
 }

@@ -30,12 +30,14 @@ type conn struct {
 	work  uint16
 	port  uint16
 	state tcpstate.State
+	bound bool // the port came from bind(addr, 0): release with ApplyBound
 }
 
 // hostRun is a host during a run.
 type hostRun struct {
 	h         *scenarios.Host
-	tbl       *tcpstate.Table
+	tbl       *tcpstate.Table // TCP
+	udp       *tcpstate.Table // UDP, an independent port space; nil without UDP workloads
 	twLane    LaneID
 	reuseLane LaneID   // tcp_tw_reuse_delay
 	probes    []uint64 // histogram of probes per allocation, indexed by probes
@@ -46,8 +48,10 @@ type hostRun struct {
 // domRun is a conflict domain during a run, with its counters.
 type domRun struct {
 	host         int
-	dom          int32 // index in the host's table
+	tbl          *tcpstate.Table // the host's TCP or UDP table
+	dom          int32           // index in tbl
 	d            *tcpstate.Domain
+	usable       int // ports the domain's sockets can hold at once
 	attempts     uint64
 	successes    uint64
 	fails        [alloc.NumErrnos]uint64
@@ -91,6 +95,8 @@ type workRun struct {
 	holdLane LaneID // lane for a fixed holding time, -1 when it varies
 	rttLane  LaneID
 	closeRNG *rand.Rand
+	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr
+	udp      bool
 	// cumulative close-side probabilities: client below pClient, server
 	// below pServer, RST above.
 	pClient, pServer float64
@@ -127,6 +133,7 @@ type model struct {
 	// highest offered load), -1 when there are no domains.
 	plotted int
 	events  uint64
+	tables  []*tcpstate.Table // every host's TCP and UDP tables, for the series
 	ports   []PortChoice
 }
 
@@ -173,27 +180,48 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 	}
 	for i := range s.Hosts {
 		h := &s.Hosts[i]
-		a, err := alloc.New(h.Profile.Allocator, alloc.Config{
-			Range: h.Profile.PortRange,
-			First: h.Profile.FirstPort,
-			Rand:  rand.New(stream(s.Seed, "host/"+h.Name+"/alloc")),
-		})
+		a, err := m.allocator(h, h.Profile.Allocator, "alloc")
 		if err != nil {
-			return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
+			return nil, err
 		}
 		tbl, err := tcpstate.NewTable(&h.Profile, h.Addresses, a)
 		if err != nil {
 			return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
 		}
-		m.hosts = append(m.hosts, &hostRun{
+		b, err := m.allocator(h, h.Profile.BindAllocator, "bind")
+		if err != nil {
+			return nil, err
+		}
+		tbl.SetBindAllocator(b)
+		hr := &hostRun{
 			h:         h,
 			tbl:       tbl,
 			twLane:    lane(Time(h.Profile.TimeWait)),
 			reuseLane: lane(Time(h.Profile.TCPTwReuseDelay)),
-			probes:    make([]uint64, h.Profile.PortRange.Size()+1),
-		})
+			// Linux bind(0)'s ip_autobind_reuse pass can examine the
+			// range twice.
+			probes: make([]uint64, 2*h.Profile.PortRange.Size()+1),
+		}
+		if hasUDP(s, i) {
+			u, err := m.allocator(h, h.Profile.UDPAllocator, "udp")
+			if err != nil {
+				return nil, err
+			}
+			if hr.udp, err = tcpstate.NewUDPTable(&h.Profile, h.Addresses, u); err != nil {
+				return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
+			}
+		}
+		m.hosts = append(m.hosts, hr)
+		m.tables = append(m.tables, hr.tbl)
+		if hr.udp != nil {
+			m.tables = append(m.tables, hr.udp)
+		}
 	}
-	domIndex := map[[2]int]int32{} // (host, table domain) -> model.doms index
+	type domKey struct {
+		tbl *tcpstate.Table
+		d   int32
+	}
+	domIndex := map[domKey]int32{} // (table, table domain) -> model.doms index
 	for i := range s.Workloads {
 		w := &s.Workloads[i]
 		hr := m.hosts[w.From]
@@ -214,7 +242,18 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 		if w.Hold.Dist == scenarios.Fixed {
 			wr.holdLane = lane(Time(w.Hold.Value))
 		}
+		wr.req = tcpstate.ConnectReq{Bind: w.Socket == scenarios.BindConnect, ReuseAddr: w.Options.ReuseAddr}
+		if w.Socket == scenarios.PortRange {
+			wr.req.LocalRange = w.PortRange
+		}
+		tbl := hr.tbl
+		if w.Socket.UDP() {
+			// close() on a UDP socket frees its port at once.
+			tbl, wr.udp = hr.udp, true
+		}
 		switch {
+		case wr.udp:
+			wr.pure = closeRST
 		case w.Close.Client == 1:
 			wr.pure = closeClient
 		case w.Close.Server == 1:
@@ -225,16 +264,29 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			wr.mixed = true
 		}
 		for _, dst := range w.To {
-			td, err := hr.tbl.Domain(l, dst)
+			td, err := tbl.Domain(l, dst)
 			if err != nil {
 				return nil, fmt.Errorf("sim: workload %s: %w", w.Name, err)
 			}
-			key := [2]int{w.From, int(td)}
+			key := domKey{tbl, td}
 			gi, ok := domIndex[key]
 			if !ok {
 				gi = int32(len(m.doms))
 				domIndex[key] = gi
-				m.doms = append(m.doms, &domRun{host: w.From, dom: td, d: hr.tbl.Domains()[td], firstFail: -1, applicable: true, reuse: hr.tbl.ReuseApplies(td)})
+				m.doms = append(m.doms, &domRun{host: w.From, tbl: tbl, dom: td, d: tbl.Domains()[td],
+					usable: tbl.UsablePorts(), firstFail: -1, applicable: true, reuse: tbl.ReuseApplies(td)})
+			}
+			d := m.doms[gi]
+			switch w.Socket {
+			case scenarios.PortRange:
+				// IP_LOCAL_PORT_RANGE narrows the range for this socket
+				// only (inet_sk_get_local_port_range).
+				d.usable = narrowedPorts(&hr.h.Profile, w.PortRange)
+			case scenarios.BindConnect:
+				// bind(0) makes every destination compete for the
+				// address's ports: a loss network, not one Erlang
+				// system per destination.
+				d.applicable = false
 			}
 			wr.doms = append(wr.doms, gi)
 		}
@@ -304,15 +356,17 @@ func (m *model) arrival(id int32) {
 	}
 	d := m.doms[gi]
 	hr := m.hosts[d.host]
-	ports, inUse := hr.tbl.PortsInUse, d.d.InUse
-	r, took := hr.tbl.Connect(d.dom, wr.w.Source, dst, time.Duration(now))
+	ports, inUse := d.tbl.PortsInUse, d.d.InUse
+	req := wr.req
+	req.Local, req.Remote, req.Now = wr.w.Source, dst, time.Duration(now)
+	r, took := d.tbl.Connect(d.dom, req)
 	if took >= 0 {
 		// The TIME_WAIT socket is gone; its slot is freed when its
 		// expiry event comes up (Closed marks it dead until then).
 		m.conns[took].state = tcpstate.Closed
 		m.totalTW--
 	}
-	hr.probes[r.Probes]++
+	hr.probes[min(r.Probes, len(hr.probes)-1)]++
 	d.attempts++
 	m.ivAttempts++
 	steady := now >= d.warm
@@ -338,14 +392,72 @@ func (m *model) arrival(id int32) {
 	}
 	d.integrate(now, inUse)
 	d.peakInUse = max(d.peakInUse, d.d.InUse)
-	if hr.tbl.PortsInUse != ports {
+	if d.tbl.PortsInUse != ports {
 		m.totalPorts++
-		hr.peakPorts = max(hr.peakPorts, hr.tbl.PortsInUse)
+		hr.peakPorts = max(hr.peakPorts, hr.portsInUse())
 		m.peakPorts = max(m.peakPorts, m.totalPorts)
 	}
 	c := m.newConn()
-	m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent}
+	m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, bound: wr.req.Bind}
+	if wr.udp {
+		// A UDP socket has no handshake: it is open (counted as
+		// ESTABLISHED) from autobind until close().
+		m.synAck(c)
+		return
+	}
 	m.eng.After(wr.rttLane, kSynAck, c)
+}
+
+// portsInUse is the host's distinct (address, port) pairs held, TCP and
+// UDP port spaces counted separately.
+func (hr *hostRun) portsInUse() int {
+	n := hr.tbl.PortsInUse
+	if hr.udp != nil {
+		n += hr.udp.PortsInUse
+	}
+	return n
+}
+
+// allocator builds the host's allocator called name for one socket path
+// (what: "alloc", "bind", "udp"), on its own random stream.
+func (m *model) allocator(h *scenarios.Host, name, what string) (alloc.Allocator, error) {
+	a, err := alloc.New(name, alloc.Config{
+		Range: h.Profile.PortRange,
+		First: h.Profile.FirstPort,
+		Rand:  rand.New(stream(m.sc.Seed, "host/"+h.Name+"/"+what)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)
+	}
+	return a, nil
+}
+
+// hasUDP reports whether a workload of host i opens UDP sockets.
+func hasUDP(s *scenarios.Scenario, i int) bool {
+	for _, w := range s.Workloads {
+		if w.From == i && w.Socket.UDP() {
+			return true
+		}
+	}
+	return false
+}
+
+// narrowedPorts is how many ports IP_LOCAL_PORT_RANGE r leaves usable: each
+// bound of r counts only if it lies inside the host's range
+// (inet_sk_get_local_port_range, os-semantics.md §2.8), reserved ports
+// excluded.
+func narrowedPorts(p *tcpstate.Profile, r alloc.Range) int {
+	n := p.PortRange
+	if n.Contains(int(r.Low)) {
+		n.Low = r.Low
+	}
+	if n.Contains(int(r.High)) {
+		n.High = r.High
+	}
+	if n.Low > n.High {
+		n = p.PortRange
+	}
+	return n.Size() - p.Reserved.CountIn(n)
 }
 
 func (m *model) newConn() int32 {
@@ -363,12 +475,15 @@ func (m *model) newConn() int32 {
 func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
 	cn := &m.conns[c]
 	d := m.doms[cn.dom]
-	hr := m.hosts[d.host]
-	ports, inUse := hr.tbl.PortsInUse, d.d.InUse
-	cn.state = hr.tbl.Apply(d.dom, cn.port, cn.state, in)
+	ports, inUse := d.tbl.PortsInUse, d.d.InUse
+	if cn.bound {
+		cn.state = d.tbl.ApplyBound(d.dom, cn.port, cn.state, in)
+	} else {
+		cn.state = d.tbl.Apply(d.dom, cn.port, cn.state, in)
+	}
 	if cn.state == tcpstate.Closed {
 		d.integrate(m.eng.Now(), inUse)
-		m.totalPorts -= ports - hr.tbl.PortsInUse
+		m.totalPorts -= ports - d.tbl.PortsInUse
 		m.free = append(m.free, c)
 	}
 	return cn.state
@@ -398,7 +513,7 @@ func (m *model) twReusable(c int32) {
 		return
 	}
 	d := m.doms[cn.dom]
-	m.hosts[d.host].tbl.MarkReusable(d.dom, cn.port, c)
+	d.tbl.MarkReusable(d.dom, cn.port, c)
 }
 
 // synAck completes the handshake and schedules the close after the
@@ -470,8 +585,8 @@ func (m *model) sample(t Time) {
 	row.TS = float64(t) / 1e9
 	row.Attempts, row.Successes, row.Failures = m.ivAttempts, m.ivSuccesses, m.ivFailures
 	m.ivAttempts, m.ivSuccesses, m.ivFailures = 0, 0, 0
-	for _, hr := range m.hosts {
-		cnt := &hr.tbl.Count
+	for _, tbl := range m.tables {
+		cnt := &tbl.Count
 		row.SynSent += cnt[tcpstate.SynSent]
 		row.Established += cnt[tcpstate.Established]
 		row.TimeWait += cnt[tcpstate.TimeWait]

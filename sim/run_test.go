@@ -380,3 +380,49 @@ func TestNoTimeWaitBuckets(t *testing.T) {
 	require.NotNil(t, s.Domains[0].Steady)
 	assert.InEpsilon(t, a.LittlesLawPorts, s.Domains[0].Steady.MeanPortsInUse, 0.01)
 }
+
+// Socket paths (Cloudflare 2022's table; os-semantics.md §2.7-2.8, §3.2,
+// §3.6): bind(0)+connect locks each port for every destination, so ten
+// destinations still share 28,232 ports and bind() fails with EADDRINUSE;
+// IP_BIND_ADDRESS_NO_PORT and plain connect() give each destination its own
+// 28,232; IP_LOCAL_PORT_RANGE narrows the range; UDP autobind is exclusive
+// across destinations and fails with EAGAIN.
+func TestSocketPaths(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		path      scenarios.SocketPath
+		portRange alloc.Range
+		hold      time.Duration
+		wantFirst float64 // 0: no failure
+		wantErrno string
+		usable    int
+	}{
+		{"bind-connect", scenarios.BindConnect, alloc.Range{}, 0, 28.232, "EADDRINUSE", 28232},
+		{"bind-no-port", scenarios.BindNoPort, alloc.Range{}, 0, 0, "", 28232},
+		{"connect", scenarios.Connect, alloc.Range{}, 0, 0, "", 28232},
+		{"port-range", scenarios.PortRange, alloc.Range{Low: 40000, High: 41999}, 0, 20, "EADDRNOTAVAIL", 2000},
+		{"udp-connect", scenarios.UDPConnect, alloc.Range{}, time.Minute, 28.232, "EAGAIN", 28232},
+		{"udp-sendto", scenarios.UDPSendto, alloc.Range{}, time.Minute, 28.232, "EAGAIN", 28232},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 1000},
+				Hold: scenarios.Hold{Dist: scenarios.Fixed, Value: tc.hold}, Close: clientClose,
+				To: dests(10), Socket: tc.path, PortRange: tc.portRange}
+			res, err := Run(scenario(host(t, "linux", nil), w, 45*time.Second))
+			require.NoError(t, err)
+			s := res.Summary
+			if tc.wantFirst == 0 {
+				assert.Nil(t, s.FirstFailureS)
+				return
+			}
+			require.NotNil(t, s.FirstFailureS)
+			assert.InDelta(t, tc.wantFirst, *s.FirstFailureS, 1e-9)
+			assert.Contains(t, s.Failures, tc.wantErrno)
+			assert.Len(t, s.Failures, 1)
+			assert.Equal(t, tc.usable, s.Domains[s.MostLoaded].UsablePorts)
+			if tc.path.UDP() {
+				assert.Zero(t, s.PeakTimeWait, "UDP has no TIME_WAIT")
+			}
+		})
+	}
+}

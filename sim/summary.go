@@ -30,10 +30,14 @@ func (m *model) offeredLoad() {
 		for _, gi := range wr.doms {
 			d := m.doms[gi]
 			tw := h.Profile.TimeWait.Seconds()
-			if m.hosts[d.host].tbl.SkipsTimeWait(d.dom) {
+			if d.tbl.SkipsTimeWait(d.dom) {
 				tw = 0
 			}
 			hold := rtt + mh + w.Close.Client*(rtt+tw) + w.Close.Server*rtt
+			if w.Socket.UDP() {
+				// A UDP socket holds its port from autobind to close().
+				hold, tw = mh, 0
+			}
 			d.rate += rate
 			if finite {
 				d.load += rate * hold
@@ -71,7 +75,7 @@ func (m *model) offeredLoad() {
 
 // analyticFor returns the closed-form figures of one domain.
 func (m *model) analyticFor(d *domRun) Analytic {
-	n := m.hosts[d.host].tbl.UsablePorts()
+	n := d.usable
 	a := Analytic{Applicable: d.applicable, OfferedLoadErlangs: d.load}
 	if d.load > 0 {
 		a.ErlangBBlocking = analytic.ErlangB(n, d.load)
@@ -104,7 +108,7 @@ func (m *model) result() *Result {
 			Host:           hr.h.Name,
 			Local:          d.d.LocalAddr.String(),
 			Destination:    "*",
-			UsablePorts:    hr.tbl.UsablePorts(),
+			UsablePorts:    d.usable,
 			Totals:         d.totals(),
 			MeanPortsInUse: d.area / float64(m.end),
 			Steady:         m.steady(d),

@@ -37,6 +37,9 @@ import (
 type Table struct {
 	prof     *Profile
 	alloc    alloc.Allocator
+	bind     alloc.Allocator // bind(addr, 0); nil until SetBindAllocator
+	fail     alloc.Errno     // what connect()/autobind fails with
+	udp      bool
 	shares   bool
 	reserved *alloc.PortSet // prof.Reserved, or nil when it is empty
 	locals   []netip.Addr   // the host's addresses, as given
@@ -67,6 +70,13 @@ type pool struct {
 	addr netip.Addr    // the local address, or the family's unspecified address
 	refs []uint32      // sockets holding each port, indexed by port
 	used alloc.PortSet // ports with refs > 0
+	// bound holds ports taken by bind(addr, 0): their bind bucket has
+	// fastreuse >= 0, so Linux connect() autobind skips them while the
+	// socket, or its TIME_WAIT, lives (__inet_hash_connect, os-semantics.md
+	// §2.3, §10 item 1).
+	bound    alloc.PortSet
+	bindBusy alloc.Union   // reserved and used: bind(0) takes no port any socket on the address holds
+	bindReq  alloc.Request // the bind(0) request, Fail EADDRINUSE
 }
 
 type domainKey struct {
@@ -116,7 +126,7 @@ func NewTable(p *Profile, locals []netip.Addr, a alloc.Allocator) (*Table, error
 	if err := p.PortRange.Validate(); err != nil {
 		return nil, fmt.Errorf("tcpstate: %w", err)
 	}
-	t := &Table{prof: p, alloc: a, shares: p.ConnectSharesPort, index: map[domainKey]int32{}}
+	t := &Table{prof: p, alloc: a, fail: alloc.EADDRNOTAVAIL, shares: p.ConnectSharesPort, index: map[domainKey]int32{}}
 	if p.Reserved.Len() > 0 {
 		t.reserved = &p.Reserved
 	}
@@ -142,8 +152,37 @@ func NewTable(p *Profile, locals []netip.Addr, a alloc.Allocator) (*Table, error
 		}
 		t.poolOf = append(t.poolOf, i)
 	}
+	for _, pl := range t.pools {
+		pl.bindBusy = alloc.NewUnion(t.reserved, &pl.used)
+		pl.bindReq = alloc.Request{Local: pl.addr, Fail: alloc.EADDRINUSE}
+	}
 	return t, nil
 }
+
+// NewUDPTable returns the table of a host's UDP port space, independent of
+// TCP's: autobind (connect() or sendto() on an unbound datagram socket)
+// takes a port no other UDP socket on the address holds, whatever the
+// destination (Linux udp_lib_get_port, os-semantics.md §3.6, §10 item 8;
+// XNU and FreeBSD in_pcbbind likewise), with allocator a (the profile's
+// UDPAllocator). Exhaustion is EAGAIN on Linux (inet_autobind) and
+// EADDRNOTAVAIL elsewhere. UDP sockets have no TIME_WAIT.
+func NewUDPTable(p *Profile, locals []netip.Addr, a alloc.Allocator) (*Table, error) {
+	q := *p
+	q.ConnectSharesPort = false
+	t, err := NewTable(&q, locals, a)
+	if err != nil {
+		return nil, err
+	}
+	t.udp = true
+	if p.Family == "linux" {
+		t.fail = alloc.EAGAIN
+	}
+	return t, nil
+}
+
+// SetBindAllocator sets the allocator bind(addr, 0) uses (the profile's
+// BindAllocator, e.g. Linux inet_csk_find_open_port).
+func (t *Table) SetBindAllocator(a alloc.Allocator) { t.bind = a }
 
 func (t *Table) newPool(addr netip.Addr) int {
 	t.pools = append(t.pools, &pool{addr: addr, refs: make([]uint32, alloc.NumPorts)})
@@ -169,9 +208,13 @@ func (t *Table) Domain(l int, remote netip.AddrPort) (int32, error) {
 	}
 	pl := t.pools[key.pool]
 	d := &Domain{LocalAddr: pl.addr, Remote: key.remote, pool: key.pool}
-	d.req = alloc.Request{Local: pl.addr, Remote: key.remote, Fail: alloc.EADDRNOTAVAIL}
+	d.req = alloc.Request{Local: pl.addr, Remote: key.remote, Fail: t.fail}
 	if t.shares {
-		d.busy = alloc.NewUnion(t.reserved, &d.own)
+		var bound *alloc.PortSet
+		if t.prof.Family == "linux" {
+			bound = &pl.bound
+		}
+		d.busy = alloc.NewUnion(t.reserved, &d.own, bound)
 		d.localPeer = t.isLocal(remote.Addr())
 	} else {
 		d.busy = alloc.NewUnion(t.reserved, &pl.used)
@@ -220,27 +263,32 @@ func (t *Table) Shares() bool { return t.shares }
 // picks a local port usable for the 4-tuple (not reserved, not held in the
 // domain), and the socket enters SYN_SENT holding it. On exhaustion the
 // result carries EADDRNOTAVAIL (tcp_v4_connect -> inet_hash_connect; XNU
-// in_pcbbind; FreeBSD in_pcb_lport_dest) and nothing changes. local and
-// remote are the connection's source address and destination; now is the
-// virtual time since the start of the run, which time-keyed allocators
-// (Linux 5.18+'s 10-second epoch, FreeBSD 13's per-second count) read.
+// in_pcbbind; FreeBSD in_pcb_lport_dest; EAGAIN for Linux UDP autobind)
+// and nothing changes. c names the 4-tuple and the virtual time, which
+// time-keyed allocators read (Linux 5.18+'s 10-second epoch, FreeBSD 13's
+// per-second count); with c.Bind the port comes from bind(addr, 0) first
+// (EADDRINUSE on exhaustion) and the socket must be released with
+// ApplyBound.
 //
 // When the port chosen belongs to a TIME_WAIT socket that MarkReusable made
 // reusable, connect() takes its 4-tuple over (tcp_twsk_unique: the
 // TIME_WAIT minisock is killed, TIMEWAITRECYCLED): the result's takeover is
 // the id given to MarkReusable, and that socket is gone from the counts —
 // the caller must not Apply anything to it again. takeover is -1 otherwise.
-func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now time.Duration) (r alloc.Result, takeover int32) {
+func (t *Table) Connect(d int32, c ConnectReq) (r alloc.Result, takeover int32) {
 	dom := t.domains[d]
+	pl := t.pools[dom.pool]
+	if c.Bind {
+		return t.bindConnect(dom, pl, c), -1
+	}
 	// On a port-exclusive host one domain serves every destination (and,
 	// with several addresses, every source), so the request names the
 	// actual 4-tuple for allocators keyed on it (RFC 6056 §3.3.3-3.3.4).
-	dom.req.Local, dom.req.Remote, dom.req.Now = local, remote, now
+	dom.req.Local, dom.req.Remote, dom.req.Now, dom.req.LocalRange = c.Local, c.Remote, c.Now, c.LocalRange
 	r = t.alloc.Allocate(&dom.req, &dom.busy)
 	if r.Err != alloc.OK {
 		return r, -1
 	}
-	pl := t.pools[dom.pool]
 	p := r.Port
 	if t.shares {
 		dom.own.Add(int(p))
@@ -256,6 +304,48 @@ func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now ti
 		t.TwRecycled++
 		return r, id
 	}
+	t.hold(dom, pl, p)
+	return r, -1
+}
+
+// ConnectReq describes one connect() (or UDP autobind) for Table.Connect.
+type ConnectReq struct {
+	// Local and Remote are the connection's addresses.
+	Local  netip.Addr
+	Remote netip.AddrPort
+	// Now is the virtual time since the start of the run.
+	Now time.Duration
+	// LocalRange is IP_LOCAL_PORT_RANGE, zero when unset.
+	LocalRange alloc.Range
+	// Bind asks for bind(Local, 0) before connect(): the port comes from
+	// the bind allocator, exclusive on the address, and the socket must be
+	// released with ApplyBound.
+	Bind bool
+	// ReuseAddr is SO_REUSEADDR (Linux bind(0) tries the lower half first).
+	ReuseAddr bool
+}
+
+// bindConnect is bind(addr, 0) then connect(): inet_csk_find_open_port
+// takes a port no socket on the address holds (relax=false: SO_REUSEADDR
+// and SO_REUSEPORT do not let bind(0) share, os-semantics.md §3.2), failing
+// with EADDRINUSE; connect() on the bound port then only checks the 4-tuple,
+// which is unique because no socket on the address holds the port.
+func (t *Table) bindConnect(dom *Domain, pl *pool, c ConnectReq) alloc.Result {
+	pl.bindReq.Local, pl.bindReq.Now, pl.bindReq.ReuseAddr, pl.bindReq.LocalRange = c.Local, c.Now, c.ReuseAddr, c.LocalRange
+	r := t.bind.Allocate(&pl.bindReq, &pl.bindBusy)
+	if r.Err != alloc.OK {
+		return r
+	}
+	if t.shares {
+		dom.own.Add(int(r.Port))
+	}
+	pl.bound.Add(int(r.Port))
+	t.hold(dom, pl, r.Port)
+	return r
+}
+
+// hold records a new socket of dom on port p in SYN_SENT.
+func (t *Table) hold(dom *Domain, pl *pool, p uint16) {
 	if pl.refs[p] == 0 {
 		pl.used.Add(int(p))
 		t.PortsInUse++
@@ -264,7 +354,6 @@ func (t *Table) Connect(d int32, local netip.Addr, remote netip.AddrPort, now ti
 	dom.InUse++
 	dom.Count[SynSent]++
 	t.Count[SynSent]++
-	return r, -1
 }
 
 // MarkReusable records that the TIME_WAIT socket id of domain d on port may
@@ -318,6 +407,17 @@ func (t *Table) ReuseApplies(d int32) bool {
 // socket enters SYN_SENT only through Connect, which takes its port), is a
 // bug in the caller and panics.
 func (t *Table) Apply(d int32, port uint16, s State, in Input) State {
+	return t.apply(d, port, s, in, false)
+}
+
+// ApplyBound is Apply for a socket that Connect gave a port with Bind set:
+// when it reaches CLOSED its bind bucket goes too, and Linux connect()
+// autobind may use the port again.
+func (t *Table) ApplyBound(d int32, port uint16, s State, in Input) State {
+	return t.apply(d, port, s, in, true)
+}
+
+func (t *Table) apply(d int32, port uint16, s State, in Input, bound bool) State {
 	n, ok := Transition(s, in)
 	if !ok || s == Closed {
 		panic(fmt.Sprintf("tcpstate: Apply: %v is not valid in %v", in, s))
@@ -335,7 +435,7 @@ func (t *Table) Apply(d int32, port uint16, s State, in Input) State {
 	dom.Count[s]--
 	t.Count[s]--
 	if n == Closed {
-		t.release(dom, port)
+		t.release(dom, port, bound)
 		return n
 	}
 	dom.Count[n]++
@@ -344,7 +444,7 @@ func (t *Table) Apply(d int32, port uint16, s State, in Input) State {
 }
 
 // release frees port in dom after its socket reached CLOSED.
-func (t *Table) release(dom *Domain, port uint16) {
+func (t *Table) release(dom *Domain, port uint16, bound bool) {
 	dom.InUse--
 	if t.shares {
 		dom.own.Remove(int(port))
@@ -353,6 +453,9 @@ func (t *Table) release(dom *Domain, port uint16) {
 	pl := t.pools[dom.pool]
 	if pl.refs[port] == 0 {
 		panic(fmt.Sprintf("tcpstate: release of port %d, which no socket holds", port))
+	}
+	if bound {
+		pl.bound.Remove(int(port))
 	}
 	pl.refs[port]--
 	if pl.refs[port] == 0 {

@@ -425,7 +425,7 @@ func TestTableCountersRandomExclusive(t *testing.T) {
 // connect calls Connect with the domain's own addresses at time 0.
 func connect(tb *Table, d int32) alloc.Result {
 	dom := tb.Domains()[d]
-	r, took := tb.Connect(d, dom.LocalAddr, dom.Remote, 0)
+	r, took := tb.Connect(d, ConnectReq{Local: dom.LocalAddr, Remote: dom.Remote})
 	if took >= 0 {
 		panic("connect: unexpected TIME_WAIT takeover")
 	}
@@ -444,10 +444,10 @@ func TestTableTimeWaitTakeover(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, tb.ReuseApplies(d))
 	local := tb.Domains()[d].LocalAddr
-	r1, took := tb.Connect(d, local, dstA, 0)
+	r1, took := tb.Connect(d, ConnectReq{Local: local, Remote: dstA, Now: 0})
 	require.Equal(t, alloc.OK, r1.Err)
 	require.EqualValues(t, -1, took)
-	r2, _ := tb.Connect(d, local, dstA, 0)
+	r2, _ := tb.Connect(d, ConnectReq{Local: local, Remote: dstA, Now: 0})
 	require.Equal(t, alloc.OK, r2.Err)
 	st := tb.Apply(d, r1.Port, SynSent, RecvSynAck)
 	st = tb.Apply(d, r1.Port, st, AppClose)
@@ -455,10 +455,10 @@ func TestTableTimeWaitTakeover(t *testing.T) {
 	st = tb.Apply(d, r1.Port, st, RecvFin)
 	require.Equal(t, TimeWait, st)
 	// Not yet reusable: the range is full.
-	r3, _ := tb.Connect(d, local, dstA, time.Second)
+	r3, _ := tb.Connect(d, ConnectReq{Local: local, Remote: dstA, Now: time.Second})
 	assert.Equal(t, alloc.EADDRNOTAVAIL, r3.Err)
 	tb.MarkReusable(d, r1.Port, 7)
-	r4, took := tb.Connect(d, local, dstA, 2*time.Second)
+	r4, took := tb.Connect(d, ConnectReq{Local: local, Remote: dstA, Now: 2 * time.Second})
 	require.Equal(t, alloc.OK, r4.Err)
 	assert.Equal(t, r1.Port, r4.Port)
 	assert.EqualValues(t, 7, took)
@@ -477,4 +477,101 @@ func TestTableTimeWaitTakeover(t *testing.T) {
 	assert.True(t, tb2.ReuseApplies(d3))
 	require.NoError(t, p2.SetSysctl("net.ipv4.tcp_timestamps", "0"))
 	assert.False(t, tb2.ReuseApplies(d3), "no timestamps, no reuse")
+}
+
+// bind(addr, 0) then connect(): the port is exclusive on the address
+// (inet_csk_find_open_port, relax=false), bind fails with EADDRINUSE, and on
+// Linux connect() autobind skips a port a bind() touched while it lives
+// (__inet_hash_connect skips buckets with fastreuse >= 0, os-semantics.md
+// §2.3, §10 item 1); FreeBSD's in_pcb_lport_dest does not.
+func TestTableBindConnect(t *testing.T) {
+	for _, tc := range []struct {
+		os            string
+		autobindSkips bool
+	}{
+		{"linux", true},
+		{"freebsd", false},
+	} {
+		t.Run(tc.os, func(t *testing.T) {
+			p := small(t, tc.os, "40000 40003")
+			p.Reserved = alloc.PortSet{}
+			tb := newTable(t, p)
+			b, err := alloc.New("sequential", alloc.Config{Range: p.PortRange})
+			require.NoError(t, err)
+			tb.SetBindAllocator(b)
+			dA, err := tb.Domain(0, dstA)
+			require.NoError(t, err)
+			dB, err := tb.Domain(0, dstB)
+			require.NoError(t, err)
+			local := tb.Domains()[dA].LocalAddr
+			bindTo := func(d int32, remote netip.AddrPort) alloc.Result {
+				r, took := tb.Connect(d, ConnectReq{Local: local, Remote: remote, Bind: true})
+				require.EqualValues(t, -1, took)
+				return r
+			}
+			r1 := bindTo(dA, dstA)
+			require.Equal(t, alloc.OK, r1.Err)
+			assert.Equal(t, uint16(40000), r1.Port)
+			// connect() toward B: Linux skips the bound 40000.
+			r2 := connect(tb, dB)
+			require.Equal(t, alloc.OK, r2.Err)
+			if tc.autobindSkips {
+				assert.Equal(t, uint16(40001), r2.Port)
+			} else {
+				assert.Equal(t, uint16(40000), r2.Port, "FreeBSD shares the port with a distinct 4-tuple")
+			}
+			// bind(0) never takes a port any socket holds, whatever the
+			// destination: the rest of the range, then EADDRINUSE.
+			for range 4 - 2 + boolInt(!tc.autobindSkips) {
+				require.Equal(t, alloc.OK, bindTo(dB, dstB).Err)
+			}
+			assert.Equal(t, alloc.EADDRINUSE, bindTo(dA, dstA).Err)
+			// Closing the bound socket frees the port for bind(0) again.
+			st := tb.ApplyBound(dA, r1.Port, SynSent, AppAbort)
+			assert.Equal(t, Closed, st)
+			r3 := bindTo(dA, dstA)
+			if tc.autobindSkips {
+				require.Equal(t, alloc.OK, r3.Err)
+				assert.Equal(t, r1.Port, r3.Port, "the only port no socket holds")
+			} else {
+				assert.Equal(t, alloc.EADDRINUSE, r3.Err, "40000 still serves the connect() toward B")
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// UDP autobind takes a port exclusively whatever the destination
+// (udp_lib_get_port, os-semantics.md §3.6, §10 item 8) and fails with EAGAIN
+// on Linux (inet_autobind), EADDRNOTAVAIL on BSD-derived stacks.
+func TestUDPTable(t *testing.T) {
+	for _, tc := range []struct {
+		os   string
+		fail alloc.Errno
+	}{
+		{"linux", alloc.EAGAIN},
+		{"macos", alloc.EADDRNOTAVAIL},
+	} {
+		p := small(t, tc.os, "40000 40001")
+		a, err := alloc.New("sequential", alloc.Config{Range: p.PortRange})
+		require.NoError(t, err)
+		tb, err := NewUDPTable(p, []netip.Addr{netip.MustParseAddr("10.0.0.1")}, a)
+		require.NoError(t, err)
+		assert.False(t, tb.Shares())
+		dA, err := tb.Domain(0, dstA)
+		require.NoError(t, err)
+		dB, err := tb.Domain(0, dstB)
+		require.NoError(t, err)
+		assert.Equal(t, dA, dB, "one pool for every destination")
+		assert.Equal(t, alloc.OK, connect(tb, dA).Err)
+		assert.Equal(t, alloc.OK, connect(tb, dB).Err)
+		assert.Equal(t, tc.fail, connect(tb, dA).Err, tc.os)
+	}
+	// The TCP table of the same host is untouched: independent port spaces.
 }
