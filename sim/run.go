@@ -134,6 +134,7 @@ type model struct {
 	plotted int
 	events  uint64
 	tables  []*tcpstate.Table // every host's TCP and UDP tables, for the series
+	tr      *tracer           // nil unless Trace
 	ports   []PortChoice
 }
 
@@ -374,6 +375,9 @@ func (m *model) arrival(id int32) {
 		d.ssAttempts++
 	}
 	if r.Err != alloc.OK {
+		if m.tr != nil {
+			m.traceConnect(wr, d, dst, r, -1, -1)
+		}
 		if steady {
 			d.ssFailures++
 		}
@@ -399,6 +403,9 @@ func (m *model) arrival(id int32) {
 	}
 	c := m.newConn()
 	m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, bound: wr.req.Bind}
+	if m.tr != nil {
+		m.traceConnect(wr, d, dst, r, c, took)
+	}
 	if wr.udp {
 		// A UDP socket has no handshake: it is open (counted as
 		// ESTABLISHED) from autobind until close().
@@ -475,11 +482,14 @@ func (m *model) newConn() int32 {
 func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
 	cn := &m.conns[c]
 	d := m.doms[cn.dom]
-	ports, inUse := d.tbl.PortsInUse, d.d.InUse
+	ports, inUse, from := d.tbl.PortsInUse, d.d.InUse, cn.state
 	if cn.bound {
 		cn.state = d.tbl.ApplyBound(d.dom, cn.port, cn.state, in)
 	} else {
 		cn.state = d.tbl.Apply(d.dom, cn.port, cn.state, in)
+	}
+	if m.tr != nil {
+		m.traceTransition(c, in, from, cn.state)
 	}
 	if cn.state == tcpstate.Closed {
 		d.integrate(m.eng.Now(), inUse)

@@ -27,6 +27,13 @@ func host(t testing.TB, os string, sysctls map[string]string) scenarios.Host {
 	return scenarios.Host{Name: "client", OS: os, Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Profile: p}
 }
 
+// portRange parses a range or fails the test.
+func portRange(t testing.TB, s string) alloc.Range {
+	r, err := alloc.ParseRange(s)
+	require.NoError(t, err)
+	return r
+}
+
 // dests returns n destinations 203.0.113.10:8000, :8001, ...
 func dests(n int) []netip.AddrPort {
 	var d []netip.AddrPort

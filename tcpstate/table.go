@@ -38,6 +38,7 @@ type Table struct {
 	prof     *Profile
 	alloc    alloc.Allocator
 	bind     alloc.Allocator // bind(addr, 0); nil until SetBindAllocator
+	last     alloc.Allocator // the allocator of the latest Connect, for Explain
 	fail     alloc.Errno     // what connect()/autobind fails with
 	udp      bool
 	shares   bool
@@ -180,6 +181,19 @@ func NewUDPTable(p *Profile, locals []netip.Addr, a alloc.Allocator) (*Table, er
 	return t, nil
 }
 
+// Explain describes how the latest Connect chose its port (or failed), in
+// the allocator's own terms (alloc.Explainer), or names the allocator when
+// it has no explanation.
+func (t *Table) Explain() string {
+	if t.last == nil {
+		return ""
+	}
+	if e, ok := t.last.(interface{ Explain() string }); ok {
+		return e.Explain()
+	}
+	return t.last.Name()
+}
+
 // SetBindAllocator sets the allocator bind(addr, 0) uses (the profile's
 // BindAllocator, e.g. Linux inet_csk_find_open_port).
 func (t *Table) SetBindAllocator(a alloc.Allocator) { t.bind = a }
@@ -285,6 +299,7 @@ func (t *Table) Connect(d int32, c ConnectReq) (r alloc.Result, takeover int32) 
 	// with several addresses, every source), so the request names the
 	// actual 4-tuple for allocators keyed on it (RFC 6056 §3.3.3-3.3.4).
 	dom.req.Local, dom.req.Remote, dom.req.Now, dom.req.LocalRange = c.Local, c.Remote, c.Now, c.LocalRange
+	t.last = t.alloc
 	r = t.alloc.Allocate(&dom.req, &dom.busy)
 	if r.Err != alloc.OK {
 		return r, -1
@@ -332,6 +347,7 @@ type ConnectReq struct {
 // which is unique because no socket on the address holds the port.
 func (t *Table) bindConnect(dom *Domain, pl *pool, c ConnectReq) alloc.Result {
 	pl.bindReq.Local, pl.bindReq.Now, pl.bindReq.ReuseAddr, pl.bindReq.LocalRange = c.Local, c.Now, c.ReuseAddr, c.LocalRange
+	t.last = t.bind
 	r := t.bind.Allocate(&pl.bindReq, &pl.bindBusy)
 	if r.Err != alloc.OK {
 		return r

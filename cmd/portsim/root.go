@@ -155,6 +155,7 @@ with "portsim run", and compare the outcome with closed-form estimates from
 		NewCmdRun(ios, nil),
 		NewCmdScenarios(ios, nil),
 		NewCmdCalc(ios, nil),
+		NewCmdTrace(ios, nil),
 	)
 	return root
 }
