@@ -84,6 +84,33 @@ type Allocator interface {
 	Allocate(req *Request, busy Busy) Result
 }
 
+// Explainer is implemented by every allocator in this package: Explain
+// describes, in one short line for a teaching trace, how the most recent
+// Allocate call chose its port (or why it failed): the algorithm's own terms,
+// the numbers involved, the candidates probed. It must not change state;
+// calling it is optional and costs nothing when not called.
+//
+// Allocate records only a few scalars per call for it (no strings, no
+// memory allocation); Explain formats them. Before the first Allocate it says
+// so. The line names the source function briefly (e.g. "__inet_hash_connect
+// (5.18+):", "RFC 6056 §3.3.3 Alg. 3:") and ends with the outcome: "→ PORT"
+// on success, "→ ERRNO" on failure.
+type Explainer interface{ Explain() string }
+
+// lastCall is what every allocator keeps of its most recent Allocate for
+// Explain: the Result, and whether there was a call at all. set stores it on
+// the way out of Allocate, a few word stores per call.
+type lastCall struct {
+	Result
+	done bool
+}
+
+// set records res as the most recent outcome and returns it.
+func (l *lastCall) set(res Result) Result {
+	l.Result, l.done = res, true
+	return res
+}
+
 // Config configures a named allocator (see New).
 type Config struct {
 	// Range is the ephemeral range to allocate from; it must pass

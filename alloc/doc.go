@@ -20,6 +20,14 @@
 // ports per machine word, so an allocation costs O(range/64) word operations
 // in the worst case and does not allocate memory.
 //
+// Teaching trace. Every allocator also implements Explainer: after an
+// Allocate, Explain returns one line saying how the port was chosen in the
+// algorithm's own terms, e.g. "__inet_hash_connect (5.18+): table_perturb[4711]
+// + hash offset → offset 7344 of 28232, start 40112; even pass, 3 candidates
+// probed → 40116; table_perturb[4711] += 6" (portsim trace prints it).
+// Allocate only stores a few scalars for it; the string is built when Explain
+// is called, so a run that does not trace pays nothing.
+//
 // Sources: the reference sheet os-semantics.md (§1.2 RFC 6056 algorithms
 // and NetBSD portalgo.c; §2 Linux __inet_hash_connect by kernel era and
 // secure_ipv4_port_ephemeral; §2.6 ip_local_reserved_ports; §2.8

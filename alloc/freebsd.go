@@ -90,6 +90,10 @@ type freeBSD13 struct {
 	calls      int   // ipport_tcpallocs - ipport_tcplastcount
 	stopRandom int   // ipport_stoprandom
 	lastTick   int64 // the whole second of the last tick run
+
+	last   lastCall // for Explain
+	random bool     // the last call drew a random start
+	start  int      // its first candidate
 }
 
 // newFreeBSD13 builds "freebsd-13"; cfg.Rand is required, cfg.RandomCPS must
@@ -151,10 +155,39 @@ func (a *freeBSD13) Allocate(req *Request, busy Busy) Result {
 	} else if start = a.lastport + 1; start < low || start > high {
 		start = low
 	}
+	a.random, a.start = a.stopRandom == 0, start
 	port, probes := probeFrom(a.r, start, busy)
 	if port < 0 {
-		return Result{Probes: probes, Err: failErrno(req)}
+		return a.last.set(Result{Probes: probes, Err: failErrno(req)})
 	}
 	a.lastport = port
-	return Result{Port: uint16(port), Probes: probes, Err: OK}
+	return a.last.set(Result{Port: uint16(port), Probes: probes, Err: OK})
+}
+
+// Explain implements Explainer, e.g. "in_pcb_lport_dest: random start 51234
+// (rate 3/s ≤ randomcps 10), linear probe → 51234, 1 candidate probed" or
+// "in_pcb_lport_dest: sequential fallback from lastport+1 = 40001
+// (stoprandom 44 s left; rate 25/s, randomcps 10), linear probe → 40001, 1
+// candidate probed". The rate is the calls counted since the last
+// ipport_tick, this one included; the next tick compares it with randomcps.
+func (a *freeBSD13) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameFreeBSD13)
+	}
+	var mode string
+	switch {
+	case !a.random:
+		mode = fmt.Sprintf("sequential fallback from lastport+1 = %d (stoprandom %d s left; rate %d/s, randomcps %d)",
+			a.start, a.stopRandom, a.calls, a.randomCPS)
+	case a.calls > a.randomCPS:
+		mode = fmt.Sprintf("random start %d (rate %d/s > randomcps %d: the next ipport_tick turns allocation sequential for %d s)",
+			a.start, a.calls, a.randomCPS, a.randomTime)
+	default:
+		mode = fmt.Sprintf("random start %d (rate %d/s ≤ randomcps %d)", a.start, a.calls, a.randomCPS)
+	}
+	if l.Err != OK {
+		return fmt.Sprintf("in_pcb_lport_dest: %s, linear probe found all %d ports busy → %s", mode, l.Probes, l.Err)
+	}
+	return fmt.Sprintf("in_pcb_lport_dest: %s, linear probe → %d, %s%s", mode, l.Port, probed(l.Probes), wrapNote(a.r, a.start, int(l.Port)))
 }

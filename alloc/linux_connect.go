@@ -3,6 +3,7 @@ package alloc
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 )
 
 // Names of the Linux connect() selectors, one per kernel era of
@@ -104,6 +105,21 @@ type linuxConnect struct {
 	hint  uint32     // eraHint: the global hint
 	table []uint32   // eraTable256, eraTable64K: table_perturb
 	rng   *rand.Rand // eraTable64K: the random increments
+
+	last lastCall     // for Explain
+	ex   connectTrace // for Explain
+}
+
+// connectTrace is what Explain needs of the last __inet_hash_connect run
+// beyond its Result: a few 32-bit scalars stored once per call (the range
+// searched is recomputed from the per-socket range when Explain asks).
+type connectTrace struct {
+	index  int32 // table_perturb index; -1 for the global hint
+	offset int32 // base % remaining (bit 0 cleared under the split)
+	first  int32 // probes of the first pass, when the second one ran
+	inc    int32 // what the success added to the hint or slot
+	lr     Range // eraTable64K: Request.LocalRange
+	pass   uint8 // 1 or 2: the pass that found the port; 0 none
 }
 
 // newLinuxConnect returns the constructor for one era. cfg.Rand must be
@@ -139,18 +155,23 @@ func (a *linuxConnect) Allocate(req *Request, busy Busy) Result {
 	low, high, local := int(a.r.Low), int(a.r.High), false
 	var slot *uint32 // the state the success updates
 	var base uint32  // offset before "% remaining"
+	var lr Range     // the per-socket range, for Explain
+	index := -1      // of slot in table; -1 for the hint
 	switch a.era {
 	case eraHint:
 		slot = &a.hint
 		base = a.hint + uint32(a.key.portOffset(req, false))
 	case eraTable256:
 		off := uint32(a.key.portOffset(req, false))
-		slot = &a.table[hash32(off, 8)]
+		index = int(hash32(off, 8))
+		slot = &a.table[index]
 		base = *slot + off
 	default:
-		low, high, local = localPortRange(a.r, req.LocalRange)
+		lr = req.LocalRange
+		low, high, local = localPortRange(a.r, lr)
 		off := a.key.portOffset(req, true)
-		slot = &a.table[off&(1<<table64KOrder-1)]
+		index = int(off & (1<<table64KOrder - 1))
+		slot = &a.table[index]
 		base = *slot + uint32(off>>32)
 	}
 
@@ -167,14 +188,17 @@ func (a *linuxConnect) Allocate(req *Request, busy Busy) Result {
 	if !local {
 		offset &^= 1 // first pass: ports of low's parity
 	}
+	a.ex = connectTrace{index: int32(index), offset: int32(offset), lr: lr, pass: 1}
 	port, i, probes := scanPass(busy, low, end, remaining, offset, step)
 	if port < 0 && !local && remaining > 1 {
 		var more int
+		a.ex.first, a.ex.pass = int32(probes), 2
 		port, i, more = scanPass(busy, low, end, remaining, offset+1, step)
 		probes += more
 	}
 	if port < 0 {
-		return Result{Probes: probes, Err: failErrno(req)}
+		a.ex.pass = 0
+		return a.last.set(Result{Probes: probes, Err: failErrno(req)})
 	}
 	if a.era == eraTable64K {
 		// "on low contention the randomness is maximal and on high
@@ -182,7 +206,67 @@ func (a *linuxConnect) Allocate(req *Request, busy Busy) Result {
 		i = max(i, a.rng.IntN(8)*step)
 	}
 	*slot += uint32(i + step)
-	return Result{Port: uint16(port), Probes: probes, Err: OK}
+	a.ex.inc = int32(i + step)
+	return a.last.set(Result{Port: uint16(port), Probes: probes, Err: OK})
+}
+
+// Explain implements Explainer. It names the kernel era, where the offset
+// came from, the pass that found the port and the state update, e.g.
+// "__inet_hash_connect (5.18+): table_perturb[4711] + hash offset → offset
+// 7344 of 28232, start 40112; even pass, 3 candidates probed → 40116;
+// table_perturb[4711] += 6".
+func (a *linuxConnect) Explain() string {
+	l, x := &a.last, &a.ex
+	if !l.done {
+		return notYet(a.name)
+	}
+	// The range searched and the loop's remaining, as Allocate computed them.
+	low, high, local := localPortRange(a.r, x.lr)
+	remaining := high - low + 1
+	if !local && remaining > 1 {
+		remaining &^= 1
+	}
+	var b strings.Builder
+	state := fmt.Sprintf("table_perturb[%d]", x.index)
+	switch a.era {
+	case eraHint:
+		state = "hint"
+		hint := a.hint // after the call: the success added inc
+		if l.Err == OK {
+			hint -= uint32(x.inc)
+		}
+		fmt.Fprintf(&b, "__inet_hash_connect (4.6-5.11): global hint %d", hint)
+	case eraTable256:
+		fmt.Fprintf(&b, "__inet_hash_connect (5.12-5.17): %s (hash_32 index)", state)
+	default:
+		b.WriteString("__inet_hash_connect (5.18+): ")
+		if local {
+			fmt.Fprintf(&b, "IP_LOCAL_PORT_RANGE %d-%d, one pass (no parity split, 6.8+); ", low, high)
+		}
+		b.WriteString(state)
+	}
+	start := low + int(x.offset)
+	fmt.Fprintf(&b, " + hash offset → offset %d of %d, start %d; ", x.offset, remaining, start)
+	first, second := parityName(start), parityName(start+1)
+	switch {
+	case l.Err != OK:
+		fmt.Fprintf(&b, "all %d candidates busy", l.Probes)
+		if n := high - low + 1 - remaining; n > 0 {
+			fmt.Fprintf(&b, " (%d port of the odd-sized range %d-%d not examined)", n, low, high)
+		}
+		fmt.Fprintf(&b, " → %s; %s unchanged", l.Err, state)
+		return b.String()
+	case x.pass == 2:
+		fmt.Fprintf(&b, "%s ports all busy (%d probed), %s pass found %d after %d more", first, x.first, second, l.Port, l.Probes-int(x.first))
+	case local:
+		fmt.Fprintf(&b, "%s → %d", probed(l.Probes), l.Port)
+	case remaining == 1:
+		fmt.Fprintf(&b, "one-port range, %s → %d", probed(l.Probes), l.Port)
+	default:
+		fmt.Fprintf(&b, "%s pass, %s → %d", first, probed(l.Probes), l.Port)
+	}
+	fmt.Fprintf(&b, "; %s += %d", state, x.inc)
+	return b.String()
 }
 
 // hash32 is the kernel's generic hash_32 (include/linux/hash.h): the top

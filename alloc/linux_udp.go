@@ -33,6 +33,12 @@ func init() { register(NameLinuxUDP, newLinuxUDP) }
 type linuxUDP struct {
 	r   Range
 	rng *rand.Rand
+
+	last      lastCall // for Explain
+	low, high int      // the range of the last call, after IP_LOCAL_PORT_RANGE
+	local     bool     // IP_LOCAL_PORT_RANGE set
+	free      int      // free ports counted in it
+	draw      int      // the uniform draw: the port is the draw-th free one
 }
 
 // newLinuxUDP builds the "linux-udp" allocator; cfg.Rand must be non-nil.
@@ -58,14 +64,33 @@ func (a *linuxUDP) Allocate(req *Request, busy Busy) Result {
 	if req == nil {
 		req = &noRequest
 	}
-	low, high, _ := localPortRange(a.r, req.LocalRange)
+	low, high, local := localPortRange(a.r, req.LocalRange)
 	free := busy.CountFree(low, high)
+	a.low, a.high, a.local, a.free = low, high, local, free
 	if free <= 0 {
-		return Result{Probes: high - low + 1, Err: failErrno(req)}
+		return a.last.set(Result{Probes: high - low + 1, Err: failErrno(req)})
 	}
-	q := busy.NthFree(low, high, a.rng.IntN(free))
+	a.draw = a.rng.IntN(free)
+	q := busy.NthFree(low, high, a.draw)
 	if q < low || q > high {
 		panicSpan("NthFree", q, low, high)
 	}
-	return Result{Port: uint16(q), Probes: 1, Err: OK}
+	return a.last.set(Result{Port: uint16(q), Probes: 1, Err: OK})
+}
+
+// Explain implements Explainer, e.g. "udp_lib_get_port: uniform over 27000
+// free ports of 32768-60999, draw 1234 → 34100".
+func (a *linuxUDP) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameLinuxUDP)
+	}
+	note := ""
+	if a.local {
+		note = " (IP_LOCAL_PORT_RANGE)"
+	}
+	if l.Err != OK {
+		return fmt.Sprintf("udp_lib_get_port: no free port in %d-%d%s (%d searched) → %s", a.low, a.high, note, l.Probes, l.Err)
+	}
+	return fmt.Sprintf("udp_lib_get_port: uniform over %d free ports of %d-%d%s, draw %d → %d", a.free, a.low, a.high, note, a.draw, l.Port)
 }

@@ -24,6 +24,9 @@ import (
 type randomStart struct {
 	r   Range
 	rng *rand.Rand
+
+	last  lastCall // for Explain
+	start int      // the random start of the last call
 }
 
 // newRandomStart builds the "random-start" allocator; cfg.Range is already
@@ -43,9 +46,24 @@ func (a *randomStart) Name() string { return NameRandomStart }
 // calls; that keeps runs reproducible when busy patterns change.
 func (a *randomStart) Allocate(req *Request, busy Busy) Result {
 	start := int(a.r.Low) + a.rng.IntN(a.r.Size())
+	a.start = start
 	port, probes := probeFrom(a.r, start, busy)
 	if port < 0 {
-		return Result{Probes: probes, Err: failErrno(req)}
+		return a.last.set(Result{Probes: probes, Err: failErrno(req)})
 	}
-	return Result{Port: uint16(port), Probes: probes, Err: OK}
+	return a.last.set(Result{Port: uint16(port), Probes: probes, Err: OK})
+}
+
+// Explain implements Explainer, e.g. "RFC 6056 §3.3.1 Alg. 1: random start
+// 51234, linear probe → 51235, 2 candidates probed".
+func (a *randomStart) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameRandomStart)
+	}
+	const src = "RFC 6056 §3.3.1 Alg. 1: random start %d, linear probe "
+	if l.Err != OK {
+		return fmt.Sprintf(src+"found all %d ports busy → %s", a.start, l.Probes, l.Err)
+	}
+	return fmt.Sprintf(src+"→ %d, %s%s", a.start, l.Port, probed(l.Probes), wrapNote(a.r, a.start, int(l.Port)))
 }

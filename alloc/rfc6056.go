@@ -109,6 +109,9 @@ func tupleHash(k0, k1 uint64, req *Request) uint64 {
 type randomPick struct {
 	r   Range
 	rng *rand.Rand
+
+	last  lastCall // for Explain
+	early bool     // the last call stopped after one draw: no port was free
 }
 
 // newRandomPick builds "random-pick"; cfg.Rand is required.
@@ -124,16 +127,37 @@ func (a *randomPick) Name() string { return NameRandomPick }
 // Allocate draws up to Size uniform ports and takes the first free one.
 func (a *randomPick) Allocate(req *Request, busy Busy) Result {
 	low, size := int(a.r.Low), a.r.Size()
+	a.early = false
 	for probes := 1; probes <= size; probes++ {
 		p := low + a.rng.IntN(size)
 		if !busy.Has(p) {
-			return Result{Port: uint16(p), Probes: probes, Err: OK}
+			return a.last.set(Result{Port: uint16(p), Probes: probes, Err: OK})
 		}
 		if probes == 1 && busy.NextFree(low, int(a.r.High)) < 0 {
+			a.early = true
 			break
 		}
 	}
-	return Result{Probes: size, Err: failErrno(req)}
+	return a.last.set(Result{Probes: size, Err: failErrno(req)})
+}
+
+// Explain implements Explainer, e.g. "RFC 6056 §3.3.2 Alg. 2: 3 random
+// draws → 40001 (2 hit busy ports)".
+func (a *randomPick) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameRandomPick)
+	}
+	const src = "RFC 6056 §3.3.2 Alg. 2: "
+	switch {
+	case l.Err == OK && l.Probes == 1:
+		return fmt.Sprintf(src+"1 random draw → %d", l.Port)
+	case l.Err == OK:
+		return fmt.Sprintf(src+"%d random draws → %d (%d hit busy ports)", l.Probes, l.Port, l.Probes-1)
+	case a.early:
+		return fmt.Sprintf(src+"first draw busy and no port of %s free → %s (counted as all %d draws missing)", a.r, l.Err, l.Probes)
+	}
+	return fmt.Sprintf(src+"%d random draws all hit busy ports, though free ports remain → %s", l.Probes, l.Err)
 }
 
 // hashPort is RFC 6056 §3.3.3 Algorithm 3, Simple Hash-Based Port Selection
@@ -167,6 +191,9 @@ type hashPort struct {
 	r      Range
 	k0, k1 uint64
 	next   int // next_ephemeral mod num
+
+	last                   lastCall // for Explain
+	counter, offset, start int      // the last call's next_ephemeral, F mod num, first candidate
 }
 
 // newHashPort builds "hash"; cfg.Rand is required. It draws the key, then the
@@ -187,12 +214,30 @@ func (a *hashPort) Name() string { return NameHash }
 func (a *hashPort) Allocate(req *Request, busy Busy) Result {
 	num := a.r.Size()
 	offset := int(tupleHash(a.k0, a.k1, req) % uint64(num))
-	port, probes := probeFrom(a.r, int(a.r.Low)+(a.next+offset)%num, busy)
+	start := int(a.r.Low) + (a.next+offset)%num
+	a.counter, a.offset, a.start = a.next, offset, start
+	port, probes := probeFrom(a.r, start, busy)
 	a.next = (a.next + probes) % num
 	if port < 0 {
-		return Result{Probes: probes, Err: failErrno(req)}
+		return a.last.set(Result{Probes: probes, Err: failErrno(req)})
 	}
-	return Result{Port: uint16(port), Probes: probes, Err: OK}
+	return a.last.set(Result{Port: uint16(port), Probes: probes, Err: OK})
+}
+
+// Explain implements Explainer, e.g. "RFC 6056 §3.3.3 Alg. 3: hash offset
+// 12345 + global counter 17 (mod 28232) → start 45130, linear probe →
+// 45131, 2 candidates probed; counter += 2".
+func (a *hashPort) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameHash)
+	}
+	const src = "RFC 6056 §3.3.3 Alg. 3: hash offset %d + global counter %d (mod %d) → start %d, linear probe "
+	if l.Err != OK {
+		return fmt.Sprintf(src+"found all %d ports busy → %s", a.offset, a.counter, a.r.Size(), a.start, l.Probes, l.Err)
+	}
+	return fmt.Sprintf(src+"→ %d, %s%s; counter += %d",
+		a.offset, a.counter, a.r.Size(), a.start, l.Port, probed(l.Probes), wrapNote(a.r, a.start, int(l.Port)), l.Probes)
 }
 
 // doubleHash is RFC 6056 §3.3.4 Algorithm 4, Double-Hash Port Selection
@@ -226,6 +271,9 @@ type doubleHash struct {
 	r      Range
 	k1, k2 [2]uint64 // keys of F and G
 	table  []uint16  // table[i] mod num
+
+	last                          lastCall // for Explain
+	index, counter, offset, start int      // the last call's G mod TABLE_LENGTH, table[index], F mod num, first candidate
 }
 
 // newDoubleHash builds "double-hash"; cfg.Rand is required and
@@ -267,12 +315,30 @@ func (a *doubleHash) Allocate(req *Request, busy Busy) Result {
 	num := a.r.Size()
 	offset := int(tupleHash(a.k1[0], a.k1[1], req) % uint64(num))
 	i := a.slot(req)
-	port, probes := probeFrom(a.r, int(a.r.Low)+(offset+int(a.table[i]))%num, busy)
+	start := int(a.r.Low) + (offset+int(a.table[i]))%num
+	a.index, a.counter, a.offset, a.start = i, int(a.table[i]), offset, start
+	port, probes := probeFrom(a.r, start, busy)
 	a.table[i] = uint16((int(a.table[i]) + probes) % num)
 	if port < 0 {
-		return Result{Probes: probes, Err: failErrno(req)}
+		return a.last.set(Result{Probes: probes, Err: failErrno(req)})
 	}
-	return Result{Port: uint16(port), Probes: probes, Err: OK}
+	return a.last.set(Result{Port: uint16(port), Probes: probes, Err: OK})
+}
+
+// Explain implements Explainer, e.g. "RFC 6056 §3.3.4 Alg. 4: table[3]=500
+// + hash offset 12345 (mod 28232) → start 45613, linear probe → 45613, 1
+// candidate probed; table[3] += 1".
+func (a *doubleHash) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameDoubleHash)
+	}
+	const src = "RFC 6056 §3.3.4 Alg. 4: table[%d]=%d + hash offset %d (mod %d) → start %d, linear probe "
+	if l.Err != OK {
+		return fmt.Sprintf(src+"found all %d ports busy → %s", a.index, a.counter, a.offset, a.r.Size(), a.start, l.Probes, l.Err)
+	}
+	return fmt.Sprintf(src+"→ %d, %s%s; table[%d] += %d",
+		a.index, a.counter, a.offset, a.r.Size(), a.start, l.Port, probed(l.Probes), wrapNote(a.r, a.start, int(l.Port)), a.index, l.Probes)
 }
 
 // randomIncrements is RFC 6056 §3.3.5 Algorithm 5, Random-Increments Port
@@ -306,6 +372,9 @@ type randomIncrements struct {
 	rng  *rand.Rand
 	n    int // N
 	next int // next_ephemeral mod num
+
+	last    lastCall // for Explain
+	counter int      // next_ephemeral before the last call
 }
 
 // newRandomIncrements builds "random-increments"; cfg.Rand is required and
@@ -329,11 +398,31 @@ func (a *randomIncrements) Name() string { return NameRandomIncrements }
 // Allocate steps next by 1 + Rand.IntN(N) per probe, up to Size probes.
 func (a *randomIncrements) Allocate(req *Request, busy Busy) Result {
 	low, num := int(a.r.Low), a.r.Size()
+	a.counter = a.next
 	for probes := 1; probes <= num; probes++ {
 		a.next = (a.next + (1+a.rng.IntN(a.n))%num) % num
 		if p := low + a.next; !busy.Has(p) {
-			return Result{Port: uint16(p), Probes: probes, Err: OK}
+			return a.last.set(Result{Port: uint16(p), Probes: probes, Err: OK})
 		}
 	}
-	return Result{Probes: num, Err: failErrno(req)}
+	return a.last.set(Result{Probes: num, Err: failErrno(req)})
+}
+
+// Explain implements Explainer, e.g. "RFC 6056 §3.3.5 Alg. 5: counter
+// 1234 += 1..500 per probe, 2 probes → 33500 (1 hit a busy port)".
+func (a *randomIncrements) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameRandomIncrements)
+	}
+	const src = "RFC 6056 §3.3.5 Alg. 5: counter %d += 1..%d per probe, "
+	switch {
+	case l.Err == OK && l.Probes == 1:
+		return fmt.Sprintf(src+"1 probe → %d", a.counter, a.n, l.Port)
+	case l.Err == OK:
+		return fmt.Sprintf(src+"%d probes → %d (%d hit busy ports)", a.counter, a.n, l.Probes, l.Port, l.Probes-1)
+	case a.n == 1:
+		return fmt.Sprintf(src+"all %d ports busy → %s", a.counter, a.n, l.Probes, l.Err)
+	}
+	return fmt.Sprintf(src+"%d probes all hit busy ports (the walk need not visit every port) → %s", a.counter, a.n, l.Probes, l.Err)
 }

@@ -21,6 +21,9 @@ import "fmt"
 type sequential struct {
 	r    Range
 	next int // first candidate of the next allocation; always inside r
+
+	last  lastCall // for Explain
+	start int      // the counter at the last call: its first candidate
 }
 
 // newSequential builds the "sequential" allocator. cfg.Range is already
@@ -46,13 +49,30 @@ func (a *sequential) Name() string { return NameSequential }
 //
 // On failure the counter is left where it was, as ns-3 leaves m_ephemeral.
 func (a *sequential) Allocate(req *Request, busy Busy) Result {
+	a.start = a.next
 	port, probes := probeFrom(a.r, a.next, busy)
 	if port < 0 {
-		return Result{Probes: probes, Err: failErrno(req)}
+		return a.last.set(Result{Probes: probes, Err: failErrno(req)})
 	}
 	a.next = port + 1
 	if a.next > int(a.r.High) {
 		a.next = int(a.r.Low)
 	}
-	return Result{Port: uint16(port), Probes: probes, Err: OK}
+	return a.last.set(Result{Port: uint16(port), Probes: probes, Err: OK})
+}
+
+// Explain implements Explainer, e.g. "sequential (lastport++): global
+// counter at 49153, linear probe → 49156, 4 candidates probed; counter now
+// 49157".
+func (a *sequential) Explain() string {
+	l := &a.last
+	if !l.done {
+		return notYet(NameSequential)
+	}
+	const src = "sequential (lastport++): global counter at %d, linear probe "
+	if l.Err != OK {
+		return fmt.Sprintf(src+"found all %d ports busy → %s; counter unchanged", a.start, l.Probes, l.Err)
+	}
+	return fmt.Sprintf(src+"→ %d, %s%s; counter now %d",
+		a.start, l.Port, probed(l.Probes), wrapNote(a.r, a.start, int(l.Port)), a.next)
 }

@@ -188,7 +188,7 @@ func (t *Table) Explain() string {
 	if t.last == nil {
 		return ""
 	}
-	if e, ok := t.last.(interface{ Explain() string }); ok {
+	if e, ok := t.last.(alloc.Explainer); ok {
 		return e.Explain()
 	}
 	return t.last.Name()
