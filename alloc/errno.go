@@ -26,6 +26,14 @@ const (
 	// EAGAIN: Linux UDP autobind (connect()/sendto() on an unbound datagram
 	// socket, inet_autobind -> udp_lib_get_port) found no free port.
 	EAGAIN
+	// EACCES: bind() to a port below net.ipv4.ip_unprivileged_port_start
+	// (default 1024) without CAP_NET_BIND_SERVICE (Linux __inet_bind;
+	// os-semantics.md §3.7), or a Windows bind that SO_EXCLUSIVEADDRUSE or
+	// an unshared SO_REUSEADDR refuses (WSAEACCES, §7.3).
+	EACCES
+	// ECONNREFUSED: connect() reached a host with no listener on the port
+	// (the server answered RST), e.g. while a server restarts.
+	ECONNREFUSED
 	// NumErrnos is the number of Errno values, OK included: the length of
 	// an array indexed by Errno (e.g. failure counters).
 	NumErrnos
@@ -36,10 +44,12 @@ var errnoNames = [NumErrnos]string{
 	EADDRNOTAVAIL: "EADDRNOTAVAIL",
 	EADDRINUSE:    "EADDRINUSE",
 	EAGAIN:        "EAGAIN",
+	EACCES:        "EACCES",
+	ECONNREFUSED:  "ECONNREFUSED",
 }
 
-// String returns the symbolic name, "OK", "EADDRNOTAVAIL", "EADDRINUSE" or
-// "EAGAIN"; an unknown value prints as "Errno(N)".
+// String returns the symbolic name ("OK", "EADDRNOTAVAIL", ...); an
+// unknown value prints as "Errno(N)".
 func (e Errno) String() string {
 	if e < NumErrnos {
 		return errnoNames[e]

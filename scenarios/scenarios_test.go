@@ -391,7 +391,7 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:3:8: hosts: list at least one host`},
 		{"unknown sysctl",
 			edit(t, "tcp_tw_reuse: 0", "tcp_fin_timeout: 30"),
-			`t.yaml:8:7: hosts[0].sysctls.net.ipv4.tcp_fin_timeout: unknown sysctl "net.ipv4.tcp_fin_timeout" (known: net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_timestamps, net.ipv4.tcp_tw_reuse, net.ipv4.tcp_tw_reuse_delay)`},
+			`t.yaml:8:7: hosts[0].sysctls.net.ipv4.tcp_fin_timeout: unknown sysctl "net.ipv4.tcp_fin_timeout" (known: net.ipv4.ip_autobind_reuse, net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.ip_unprivileged_port_start, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_timestamps, net.ipv4.tcp_tw_reuse, net.ipv4.tcp_tw_reuse_delay)`},
 		{"sysctl value out of range",
 			edit(t, "tcp_tw_reuse: 0", "tcp_tw_reuse: 3"),
 			`t.yaml:8:30: hosts[0].sysctls.net.ipv4.tcp_tw_reuse: 3 is outside 0..2`},

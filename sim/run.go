@@ -429,9 +429,10 @@ func (hr *hostRun) portsInUse() int {
 // (what: "alloc", "bind", "udp"), on its own random stream.
 func (m *model) allocator(h *scenarios.Host, name, what string) (alloc.Allocator, error) {
 	a, err := alloc.New(name, alloc.Config{
-		Range: h.Profile.PortRange,
-		First: h.Profile.FirstPort,
-		Rand:  rand.New(stream(m.sc.Seed, "host/"+h.Name+"/"+what)),
+		Range:         h.Profile.PortRange,
+		First:         h.Profile.FirstPort,
+		Rand:          rand.New(stream(m.sc.Seed, "host/"+h.Name+"/"+what)),
+		AutobindReuse: h.Profile.AutobindReuse,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %s: %w", h.Name, err)

@@ -79,6 +79,16 @@ type Profile struct {
 	// seconds of the peer timestamp, an effective delay in (0, 1] s, which
 	// the 1 s default stands for (os-semantics.md §4.5).
 	TCPTwReuseDelay time.Duration
+	// UnprivilegedPortStart is the first port bind() may take without
+	// privilege: net.ipv4.ip_unprivileged_port_start on Linux (default
+	// 1024, since 4.11), IPPORT_RESERVED (1024) on BSD and XNU; 0 where
+	// any port may be bound (Windows, ns-3). Below it bind() fails with
+	// EACCES unless the host is privileged (os-semantics.md §3.7).
+	UnprivilegedPortStart int
+	// AutobindReuse is net.ipv4.ip_autobind_reuse (Linux 5.9+, default 0):
+	// when bind(0) finds no free port it tries again allowing ports held
+	// only by non-listening SO_REUSEADDR sockets (inet_csk_find_open_port).
+	AutobindReuse bool
 	// TCPTimestamps is net.ipv4.tcp_timestamps != 0 (RFC 7323); TIME_WAIT
 	// reuse needs the peer's timestamps.
 	TCPTimestamps bool
@@ -145,16 +155,17 @@ var presets = map[string]Profile{
 	// PCB on any address uses; TIME_WAIT 2*MSL = 30 s (tcp_timer.h
 	// TCPTV_MSL 15 s).
 	"macos": {
-		Name:              "macos",
-		PortRange:         dynamicPorts,
-		TimeWait:          30 * time.Second,
-		ConnectSharesPort: false,
-		Family:            "macos",
-		Allocator:         alloc.NameSequential,
-		BindAllocator:     alloc.NameSequential,
-		UDPAllocator:      alloc.NameRandomStart, // net.inet.udp.randomize_ports=1
-		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "XNU in_pcb.c in_pcbbind, tcp_usrreq.c tcp_connect, tcp_timer.h",
+		Name:                  "macos",
+		PortRange:             dynamicPorts,
+		TimeWait:              30 * time.Second,
+		ConnectSharesPort:     false,
+		Family:                "macos",
+		UnprivilegedPortStart: 1024,
+		Allocator:             alloc.NameSequential,
+		BindAllocator:         alloc.NameSequential,
+		UDPAllocator:          alloc.NameRandomStart, // net.inet.udp.randomize_ports=1
+		TCPMaxTwBuckets:       NoTwCap,
+		Source:                "XNU in_pcb.c in_pcbbind, tcp_usrreq.c tcp_connect, tcp_timer.h",
 	},
 	// FreeBSD 14/15 (sys/netinet/in_pcb.c in_pcb_lport_dest): portrange
 	// 10000-65535, randomized=1 (random start, linear probe = RFC 6056
@@ -163,49 +174,52 @@ var presets = map[string]Profile{
 	// (tcp_timewait.c nolocaltimewait, default 1 since 14.0 per the release
 	// notes and commit 92b3e07229ba [S]).
 	"freebsd": {
-		Name:              "freebsd",
-		PortRange:         alloc.Range{Low: 10000, High: 65535},
-		TimeWait:          60 * time.Second,
-		NoLocalTimeWait:   true,
-		ConnectSharesPort: true,
-		Family:            "freebsd",
-		Allocator:         alloc.NameRandomStart,
-		BindAllocator:     alloc.NameRandomStart,
-		UDPAllocator:      alloc.NameRandomStart,
-		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "FreeBSD 14 in_pcb.c in_pcb_lport_dest, tcp_timer.h, tcp_timewait.c",
+		Name:                  "freebsd",
+		PortRange:             alloc.Range{Low: 10000, High: 65535},
+		TimeWait:              60 * time.Second,
+		NoLocalTimeWait:       true,
+		ConnectSharesPort:     true,
+		Family:                "freebsd",
+		UnprivilegedPortStart: 1024,
+		Allocator:             alloc.NameRandomStart,
+		BindAllocator:         alloc.NameRandomStart,
+		UDPAllocator:          alloc.NameRandomStart,
+		TCPMaxTwBuckets:       NoTwCap,
+		Source:                "FreeBSD 14 in_pcb.c in_pcb_lport_dest, tcp_timer.h, tcp_timewait.c",
 	},
 	// FreeBSD 13 and earlier: as FreeBSD 14 but in_pcb_lport_dest falls back
 	// to sequential allocation for portrange.randomtime (45 s) after more
 	// than portrange.randomcps (10) allocations in one second (ipport_tick,
 	// os-semantics.md §5.1); no nolocaltimewait default (that is 14.0).
 	"freebsd-13": {
-		Name:              "freebsd-13",
-		PortRange:         alloc.Range{Low: 10000, High: 65535},
-		TimeWait:          60 * time.Second,
-		ConnectSharesPort: true,
-		Family:            "freebsd",
-		Allocator:         alloc.NameFreeBSD13,
-		BindAllocator:     alloc.NameFreeBSD13,
-		UDPAllocator:      alloc.NameFreeBSD13,
-		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "FreeBSD 13 in_pcb.c in_pcb_lport_dest and ipport_tick, tcp_timer.h",
+		Name:                  "freebsd-13",
+		PortRange:             alloc.Range{Low: 10000, High: 65535},
+		TimeWait:              60 * time.Second,
+		ConnectSharesPort:     true,
+		Family:                "freebsd",
+		UnprivilegedPortStart: 1024,
+		Allocator:             alloc.NameFreeBSD13,
+		BindAllocator:         alloc.NameFreeBSD13,
+		UDPAllocator:          alloc.NameFreeBSD13,
+		TCPMaxTwBuckets:       NoTwCap,
+		Source:                "FreeBSD 13 in_pcb.c in_pcb_lport_dest and ipport_tick, tcp_timer.h",
 	},
 	// gVisor netstack (pkg/tcpip/ports/ports.go PickEphemeralPort, §8.1): a
 	// reference Go stack: 16000-65535, random start + linear probe
 	// (Algorithm 1), reservations keyed by destination so connect() shares
 	// ports; DefaultTCPTimeWaitTimeout 60 s.
 	"gvisor": {
-		Name:              "gvisor",
-		PortRange:         alloc.Range{Low: 16000, High: 65535},
-		TimeWait:          60 * time.Second,
-		ConnectSharesPort: true,
-		Family:            "gvisor",
-		Allocator:         alloc.NameRandomStart,
-		BindAllocator:     alloc.NameRandomStart,
-		UDPAllocator:      alloc.NameRandomStart,
-		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "gVisor pkg/tcpip/ports/ports.go, tcp/protocol.go",
+		Name:                  "gvisor",
+		PortRange:             alloc.Range{Low: 16000, High: 65535},
+		TimeWait:              60 * time.Second,
+		ConnectSharesPort:     true,
+		Family:                "gvisor",
+		UnprivilegedPortStart: 1024,
+		Allocator:             alloc.NameRandomStart,
+		BindAllocator:         alloc.NameRandomStart,
+		UDPAllocator:          alloc.NameRandomStart,
+		TCPMaxTwBuckets:       NoTwCap,
+		Source:                "gVisor pkg/tcpip/ports/ports.go, tcp/protocol.go",
 	},
 	// ns-3 (src/internet/model/ipv4-end-point-demux.cc): 49152-65535, one
 	// pre-incremented global counter so the first port is 49153, a port is
@@ -233,20 +247,21 @@ const NoTwCap = -1
 // kernel era.
 func linuxEra(name, connect, source string) Profile {
 	return Profile{
-		Name:              name,
-		Family:            "linux",
-		PortRange:         alloc.Range{Low: 32768, High: 60999},
-		TimeWait:          60 * time.Second,
-		TimeWaitFixed:     true,
-		ConnectSharesPort: true,
-		Allocator:         connect,
-		BindAllocator:     alloc.NameLinuxBind,
-		UDPAllocator:      alloc.NameLinuxUDP,
-		TCPTwReuse:        2,
-		TCPTwReuseDelay:   time.Second,
-		TCPTimestamps:     true,
-		TCPMaxTwBuckets:   131072,
-		Source:            source,
+		Name:                  name,
+		Family:                "linux",
+		PortRange:             alloc.Range{Low: 32768, High: 60999},
+		TimeWait:              60 * time.Second,
+		TimeWaitFixed:         true,
+		ConnectSharesPort:     true,
+		Allocator:             connect,
+		BindAllocator:         alloc.NameLinuxBind,
+		UDPAllocator:          alloc.NameLinuxUDP,
+		TCPTwReuse:            2,
+		TCPTwReuseDelay:       time.Second,
+		UnprivilegedPortStart: 1024,
+		TCPTimestamps:         true,
+		TCPMaxTwBuckets:       131072,
+		Source:                source,
 	}
 }
 
@@ -284,11 +299,14 @@ var HostSysctls = []string{
 	"tcp_tw_reuse_delay",
 	"tcp_max_tw_buckets",
 	"tcp_timestamps",
+	"ip_unprivileged_port_start",
+	"ip_autobind_reuse",
 }
 
 // optionalSysctls may be missing on older kernels; ReadHost then keeps the
-// preset's value (tcp_tw_reuse_delay arrived in 6.14).
-var optionalSysctls = map[string]bool{"tcp_tw_reuse_delay": true}
+// preset's value (tcp_tw_reuse_delay arrived in 6.14, ip_autobind_reuse in
+// 5.9, ip_unprivileged_port_start in 4.11).
+var optionalSysctls = map[string]bool{"tcp_tw_reuse_delay": true, "ip_unprivileged_port_start": true, "ip_autobind_reuse": true}
 
 // DefaultSysctlDir is where Linux exposes net.ipv4 sysctls.
 const DefaultSysctlDir = "/proc/sys/net/ipv4"
@@ -369,6 +387,18 @@ func (p *Profile) SetSysctl(key, value string) error {
 			return err
 		}
 		p.TCPTwReuseDelay = time.Duration(n) * time.Millisecond
+	case "net.ipv4.ip_unprivileged_port_start":
+		n, err := intIn(value, 0, 65535)
+		if err != nil {
+			return err
+		}
+		p.UnprivilegedPortStart = n
+	case "net.ipv4.ip_autobind_reuse":
+		n, err := intIn(value, 0, 1)
+		if err != nil {
+			return err
+		}
+		p.AutobindReuse = n == 1
 	case "net.ipv4.tcp_timestamps":
 		n, err := intIn(value, 0, 2)
 		if err != nil {

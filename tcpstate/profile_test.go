@@ -79,6 +79,8 @@ func TestSetSysctl(t *testing.T) {
 		{"linux", "net.ipv4.tcp_tw_reuse", "1", ""},
 		{"linux", "net.ipv4.tcp_tw_reuse", "3", "outside 0..2"},
 		{"linux", "net.ipv4.tcp_tw_reuse_delay", "250", ""},
+		{"linux", "net.ipv4.ip_unprivileged_port_start", "80", ""},
+		{"linux", "net.ipv4.ip_autobind_reuse", "2", "outside 0..1"},
 		{"linux", "net.ipv4.tcp_tw_reuse_delay", "0", "outside 1..60000"},
 		{"linux", "net.ipv4.tcp_timestamps", "x", "not an integer"},
 		{"linux", "net.ipv4.tcp_max_tw_buckets", "-1", "outside"},
@@ -166,8 +168,10 @@ func TestFirstPortFollowsRange(t *testing.T) {
 
 func TestSysctlNames(t *testing.T) {
 	assert.Equal(t, []string{
+		"net.ipv4.ip_autobind_reuse",
 		"net.ipv4.ip_local_port_range",
 		"net.ipv4.ip_local_reserved_ports",
+		"net.ipv4.ip_unprivileged_port_start",
 		"net.ipv4.tcp_max_tw_buckets",
 		"net.ipv4.tcp_timestamps",
 		"net.ipv4.tcp_tw_reuse",
