@@ -34,6 +34,10 @@ const (
 	// ECONNREFUSED: connect() reached a host with no listener on the port
 	// (the server answered RST), e.g. while a server restarts.
 	ECONNREFUSED
+	// ETIMEDOUT: connect() got no answer: its SYN was dropped (e.g. by a
+	// server TIME_WAIT entry it could not end, tcp_timewait_state_process
+	// without timestamps).
+	ETIMEDOUT
 	// NumErrnos is the number of Errno values, OK included: the length of
 	// an array indexed by Errno (e.g. failure counters).
 	NumErrnos
@@ -46,6 +50,7 @@ var errnoNames = [NumErrnos]string{
 	EAGAIN:        "EAGAIN",
 	EACCES:        "EACCES",
 	ECONNREFUSED:  "ECONNREFUSED",
+	ETIMEDOUT:     "ETIMEDOUT",
 }
 
 // String returns the symbolic name ("OK", "EADDRNOTAVAIL", ...); an

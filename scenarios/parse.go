@@ -181,7 +181,7 @@ func yamlError(file string, err error) *Error {
 
 // scenario decodes the top-level mapping.
 func (d *decoder) scenario(root val) (*Scenario, error) {
-	f, err := d.fields(root, "name", "description", "seed", "duration", "sample", "hosts", "workloads")
+	f, err := d.fields(root, "name", "description", "seed", "duration", "sample", "hosts", "workloads", "servers")
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,122 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 	if err := d.reuseUnicastPort(s); err != nil {
 		return nil, err
 	}
+	if v, ok := f.get("servers"); ok {
+		items, err := d.list(v)
+		if err != nil {
+			return nil, err
+		}
+		for _, sv := range items {
+			srv, err := d.server(sv, s)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range s.Servers {
+				if o.Name == srv.Name {
+					return nil, d.fail(sv, "duplicate server name %q", srv.Name)
+				}
+			}
+			s.Servers = append(s.Servers, srv)
+		}
+	}
 	return s, nil
+}
+
+// server decodes one entry of servers.
+func (d *decoder) server(sv val, s *Scenario) (Server, error) {
+	srv := Server{Listeners: 1}
+	f, err := d.fields(sv, "name", "host", "listen", "listeners", "options", "restarts")
+	if err != nil {
+		return srv, err
+	}
+	if srv.Name, err = f.name("server"); err != nil {
+		return srv, err
+	}
+	hv, err := f.required("host", "name the host the server runs on")
+	if err != nil {
+		return srv, err
+	}
+	hostName, err := d.str(hv)
+	if err != nil {
+		return srv, err
+	}
+	srv.Host = slices.IndexFunc(s.Hosts, func(h Host) bool { return h.Name == hostName })
+	if srv.Host < 0 {
+		return srv, d.fail(hv, "no host named %q", hostName)
+	}
+	host := &s.Hosts[srv.Host]
+	lv, err := f.required("listen", `the address and port to bind, e.g. "0.0.0.0:8080"`)
+	if err != nil {
+		return srv, err
+	}
+	text, err := d.str(lv)
+	if err != nil {
+		return srv, err
+	}
+	if srv.Listen, err = netip.ParseAddrPort(text); err != nil || srv.Listen.Port() == 0 {
+		return srv, d.fail(lv, "%q is not an ip:port with a port of 1..65535", text)
+	}
+	if a := srv.Listen.Addr(); !a.IsUnspecified() && !slices.Contains(host.Addresses, a) {
+		return srv, d.fail(lv, "%v is not an address of host %q (addresses: %v) nor a wildcard", a, host.Name, host.Addresses)
+	}
+	if v, ok := f.get("listeners"); ok {
+		n, err := d.number(v)
+		if err != nil {
+			return srv, err
+		}
+		if n < 1 || n > 1024 || n != float64(int(n)) {
+			return srv, d.fail(v, "must be a whole number from 1 to 1024, got %v", n)
+		}
+		srv.Listeners = int(n)
+	}
+	if v, ok := f.get("options"); ok {
+		if srv.Options, err = d.sockOptions(v, host); err != nil {
+			return srv, err
+		}
+	}
+	if v, ok := f.get("restarts"); ok {
+		items, err := d.list(v)
+		if err != nil {
+			return srv, err
+		}
+		for _, rv := range items {
+			r := Restart{Retry: time.Second, Options: srv.Options}
+			rf, err := d.fields(rv, "at", "down", "retry", "options")
+			if err != nil {
+				return srv, err
+			}
+			av, err := rf.required("at", "when the listeners close, e.g. 30s")
+			if err != nil {
+				return srv, err
+			}
+			if r.At, err = bounded(d, av, d.duration, nonNegative); err != nil {
+				return srv, err
+			}
+			if r.At >= s.Duration {
+				return srv, d.fail(av, "must be before the end of the run (%v), got %v", s.Duration, r.At)
+			}
+			if n := len(srv.Restarts); n > 0 && r.At <= srv.Restarts[n-1].At {
+				return srv, d.fail(av, "restarts must be in time order")
+			}
+			if v, ok := rf.get("down"); ok {
+				if r.Down, err = bounded(d, v, d.duration, nonNegative); err != nil {
+					return srv, err
+				}
+			}
+			if v, ok := rf.get("retry"); ok {
+				if r.Retry, err = bounded(d, v, d.duration, positive); err != nil {
+					return srv, err
+				}
+			}
+			if v, ok := rf.get("options"); ok {
+				if r.Options, err = d.sockOptions(v, host); err != nil {
+					return srv, err
+				}
+			}
+			srv.Restarts = append(srv.Restarts, r)
+		}
+	}
+	return srv, nil
 }
 
 // reuseUnicastPort applies SO_REUSE_UNICASTPORT: a Windows host whose TCP
@@ -333,7 +448,7 @@ func (f *fields) name(noun string) (string, error) {
 // host decodes one entry of hosts.
 func (d *decoder) host(hv val) (Host, error) {
 	var h Host
-	f, err := d.fields(hv, "name", "os", "addresses", "ephemeral_range", "allocator", "so_reuse_unicastport", "sysctls", "time_wait")
+	f, err := d.fields(hv, "name", "os", "addresses", "ephemeral_range", "allocator", "so_reuse_unicastport", "privileged", "sysctls", "time_wait")
 	if err != nil {
 		return h, err
 	}
@@ -451,6 +566,13 @@ func (d *decoder) host(hv val) (Host, error) {
 			return h, d.fail(v, "SO_REUSE_UNICASTPORT is a Windows socket option; os %q has none (Linux and FreeBSD connect() share ports anyway)", h.OS)
 		}
 		h.Profile.ConnectSharesPort = on
+	}
+
+	h.Privileged = true
+	if v, ok := f.get("privileged"); ok {
+		if h.Privileged, err = d.boolean(v); err != nil {
+			return h, err
+		}
 	}
 
 	if v, ok := f.get("time_wait"); ok {
@@ -593,29 +715,9 @@ func (d *decoder) socketPath(f *fields, w *Workload, host *Host) error {
 		w.PortRange = r
 	}
 	if v, ok := f.get("options"); ok {
-		items, err := d.list(v)
-		if err != nil {
+		var err error
+		if w.Options, err = d.sockOptions(v, host); err != nil {
 			return err
-		}
-		for _, iv := range items {
-			name, err := d.str(iv)
-			if err != nil {
-				return err
-			}
-			switch name {
-			case "SO_REUSEADDR":
-				w.Options.ReuseAddr = true
-			case "SO_REUSEPORT":
-				w.Options.ReusePort = true
-			case "SO_REUSE_UNICASTPORT", "SO_EXCLUSIVEADDRUSE":
-				if host.Profile.Family != "windows" {
-					return d.fail(iv, "%s is a Windows socket option; os %q has none", name, host.OS)
-				}
-				w.Options.ReuseUnicastPort = w.Options.ReuseUnicastPort || name == "SO_REUSE_UNICASTPORT"
-				w.Options.ExclusiveAddrUse = w.Options.ExclusiveAddrUse || name == "SO_EXCLUSIVEADDRUSE"
-			default:
-				return d.fail(iv, "unknown socket option %q (known: SO_REUSEADDR, SO_REUSEPORT, SO_REUSE_UNICASTPORT, SO_EXCLUSIVEADDRUSE)", name)
-			}
 		}
 	}
 	if w.Socket.UDP() && w.Close != (CloseMix{Client: 1}) {
@@ -623,6 +725,37 @@ func (d *decoder) socketPath(f *fields, w *Workload, host *Host) error {
 		return d.fail(v, "a UDP socket has no close handshake and no TIME_WAIT; use close: client")
 	}
 	return nil
+}
+
+// sockOptions decodes a list of socket options; the Windows-only ones are
+// refused on other stacks.
+func (d *decoder) sockOptions(v val, host *Host) (SockOptions, error) {
+	var o SockOptions
+	items, err := d.list(v)
+	if err != nil {
+		return o, err
+	}
+	for _, iv := range items {
+		name, err := d.str(iv)
+		if err != nil {
+			return o, err
+		}
+		switch name {
+		case "SO_REUSEADDR":
+			o.ReuseAddr = true
+		case "SO_REUSEPORT":
+			o.ReusePort = true
+		case "SO_REUSE_UNICASTPORT", "SO_EXCLUSIVEADDRUSE":
+			if host.Profile.Family != "windows" {
+				return o, d.fail(iv, "%s is a Windows socket option; os %q has none", name, host.OS)
+			}
+			o.ReuseUnicastPort = o.ReuseUnicastPort || name == "SO_REUSE_UNICASTPORT"
+			o.ExclusiveAddrUse = o.ExclusiveAddrUse || name == "SO_EXCLUSIVEADDRUSE"
+		default:
+			return o, d.fail(iv, "unknown socket option %q (known: SO_REUSEADDR, SO_REUSEPORT, SO_REUSE_UNICASTPORT, SO_EXCLUSIVEADDRUSE)", name)
+		}
+	}
+	return o, nil
 }
 
 // linuxPathOption names the Linux-only option behind a socket path.

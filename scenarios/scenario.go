@@ -33,6 +33,34 @@ type Scenario struct {
 	// Workloads open connections from a host to destinations; at least
 	// one, names unique.
 	Workloads []Workload
+	// Servers are listening sockets on hosts; a workload destination equal
+	// to a server's address and port connects to it.
+	Servers []Server
+}
+
+// Server is a TCP listener (or a SO_REUSEPORT group of them) on a host.
+type Server struct {
+	Name string
+	// Host indexes Scenario.Hosts.
+	Host int
+	// Listen is the address and port bound; the address may be the
+	// wildcard (0.0.0.0 or ::) or one of the host's addresses.
+	Listen netip.AddrPort
+	// Listeners is how many sockets bind Listen (> 1 is a SO_REUSEPORT
+	// group, which needs SO_REUSEPORT in Options to bind).
+	Listeners int
+	// Options are the listeners' socket options.
+	Options SockOptions
+	// Restarts close every listener at At and bind new ones Down later.
+	Restarts []Restart
+}
+
+// Restart is a server restart: the process closes its listeners at At and
+// the new one binds and listens Down later, with Options; a bind that fails
+// is retried every Retry until it succeeds.
+type Restart struct {
+	At, Down, Retry time.Duration
+	Options         SockOptions
 }
 
 // Host is one machine that opens connections.
@@ -51,6 +79,10 @@ type Host struct {
 	// Sysctls are the overrides as written (kernel key to value text), for
 	// the summary; nil when the file sets none.
 	Sysctls map[string]string
+	// Privileged is whether the host's servers may bind ports below the
+	// profile's UnprivilegedPortStart (root or CAP_NET_BIND_SERVICE;
+	// default true).
+	Privileged bool
 	// TimeWaitHypothetical is set when time_wait changes a length the real
 	// stack does not let anyone change (Profile.TimeWaitFixed: Linux and
 	// "host"). Writing the preset's own length (60s on Linux) leaves it

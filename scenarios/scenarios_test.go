@@ -76,8 +76,8 @@ func TestBuiltins(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"bind-before-connect", "dotnet-connection-close", "k6-no-reuse", "linux-burst",
-		"server-closes-first", "spread-destinations", "this-host",
-		"tw-reuse-loopback",
+		"reuseport-listeners", "server-closes-first", "server-restart-eaddrinuse",
+		"spread-destinations", "this-host", "tw-reuse-loopback",
 	}, names, "sorted by name")
 	assert.Contains(t, names, Default)
 
@@ -253,7 +253,7 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:13:39: workloads[0].arrival.rate: must be a finite number, got .inf`},
 		{"unknown top-level key",
 			edit(t, "duration: 120s\n", "duration: 120s\nhii: 1\n"),
-			`t.yaml:3:1: hii: unknown field "hii" (known: name, description, seed, duration, sample, hosts, workloads)`},
+			`t.yaml:3:1: hii: unknown field "hii" (known: name, description, seed, duration, sample, hosts, workloads, servers)`},
 		{"unknown nested key",
 			edit(t, "    stop: 60s\n", "    stop: 60s\n    hii: 1\n"),
 			`t.yaml:17:5: workloads[0].hii: unknown field "hii" (known: name, from, to, arrival, hold, close, start, stop, rtt, source, socket, options, port_range)`},
@@ -446,7 +446,7 @@ workloads:
 	// defaults is not a scenario field; anchors must live in a field, so put
 	// the anchor on the first workload instead.
 	_, err := Parse([]byte(src), "t.yaml", nil)
-	require.EqualError(t, err, `t.yaml:9:1: defaults: unknown field "defaults" (known: name, description, seed, duration, sample, hosts, workloads)`)
+	require.EqualError(t, err, `t.yaml:9:1: defaults: unknown field "defaults" (known: name, description, seed, duration, sample, hosts, workloads, servers)`)
 
 	src = base + `  - &second
     name: second
@@ -602,7 +602,7 @@ func TestOverrideErrors(t *testing.T) {
 	tests := []struct {
 		name, set, want string
 	}{
-		{"bad path", "nosuch.x=1", `--set: nosuch: unknown field "nosuch" (known: name, description, seed, duration, sample, hosts, workloads)`},
+		{"bad path", "nosuch.x=1", `--set: nosuch: unknown field "nosuch" (known: name, description, seed, duration, sample, hosts, workloads, servers)`},
 		{"bad nested path", "workloads.0.arrival.burst=1", `--set: workloads[0].arrival.burst: unknown field "burst" (known: process, rate, from, to, on, off)`},
 		{"into a scalar", "duration.x=1", `--set: duration.x: duration is "120s", not a mapping or a list, so it has no "x"`},
 		{"bad index", "workloads.3.stop=1s", `--set: workloads.3.stop: index 3 is out of range: workloads has 1 entry`},
@@ -698,7 +698,7 @@ func TestLoad(t *testing.T) {
 	assert.EqualError(t, err, path+":13:39: workloads[0].arrival.rate: must be > 0, got -5")
 
 	tests := []struct{ arg, want string }{
-		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, dotnet-connection-close, k6-no-reuse, linux-burst, server-closes-first, spread-destinations, this-host, tw-reuse-loopback)"},
+		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, dotnet-connection-close, k6-no-reuse, linux-burst, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
 		{dir, dir + ": is a directory, not a scenario file"},
 	}
 	for _, tt := range tests {
@@ -723,4 +723,36 @@ func TestErrorFormat(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, tt.e.Error())
 	}
+}
+
+// servers: listeners on a host, with restarts; errors are positioned.
+func TestServers(t *testing.T) {
+	src := base + `servers:
+  - name: web
+    host: client
+    listen: "10.0.0.1:8080"
+    listeners: 2
+    options: [SO_REUSEPORT]
+    restarts: [{at: 5s, down: 1s, options: [SO_REUSEADDR]}]
+`
+	s, err := Parse([]byte(src), "t.yaml", nil)
+	require.NoError(t, err)
+	require.Len(t, s.Servers, 1)
+	sv := s.Servers[0]
+	assert.Equal(t, 0, sv.Host)
+	assert.Equal(t, netip.MustParseAddrPort("10.0.0.1:8080"), sv.Listen)
+	assert.Equal(t, 2, sv.Listeners)
+	assert.True(t, sv.Options.ReusePort)
+	require.Len(t, sv.Restarts, 1)
+	assert.Equal(t, Restart{At: 5 * time.Second, Down: time.Second, Retry: time.Second, Options: SockOptions{ReuseAddr: true}}, sv.Restarts[0])
+	assert.True(t, s.Hosts[0].Privileged, "hosts are privileged unless they say otherwise")
+
+	_, err = Parse([]byte(strings.Replace(src, `listen: "10.0.0.1:8080"`, `listen: "10.0.0.9:8080"`, 1)), "t.yaml", nil)
+	assert.ErrorContains(t, err, `t.yaml:20:13: servers[0].listen: 10.0.0.9 is not an address of host "client"`)
+	_, err = Parse([]byte(strings.Replace(src, "host: client", "host: nobody", 1)), "t.yaml", nil)
+	assert.ErrorContains(t, err, `servers[0].host: no host named "nobody"`)
+	_, err = Parse([]byte(strings.Replace(src, "listeners: 2", "listeners: 0", 1)), "t.yaml", nil)
+	assert.ErrorContains(t, err, "servers[0].listeners: must be a whole number from 1 to 1024")
+	_, err = Parse([]byte(strings.Replace(src, "at: 5s", "at: 500s", 1)), "t.yaml", nil)
+	assert.ErrorContains(t, err, "must be before the end of the run")
 }

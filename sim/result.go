@@ -49,8 +49,10 @@ type Summary struct {
 	// MostLoaded indexes Domains: the domain with the highest offered load
 	// (arrival rate x mean holding time; then the highest rate; ties: the
 	// lowest index), whose rows Series.Domain holds. -1 when there are none.
-	MostLoaded int      `json:"most_loaded_domain"`
-	Analytic   Analytic `json:"analytic"`
+	MostLoaded int `json:"most_loaded_domain"`
+	// Servers are the scenario's listeners and what they accepted.
+	Servers  []ServerSummary `json:"servers,omitempty"`
+	Analytic Analytic        `json:"analytic"`
 	// Events is the number of events the engine processed.
 	Events uint64 `json:"events"`
 }
@@ -67,6 +69,39 @@ type Totals struct {
 	// at every transition, not only at samples).
 	PeakTimeWait   int `json:"peak_time_wait"`
 	PeakPortsInUse int `json:"peak_ports_in_use"`
+}
+
+// ServerSummary is what one server did: connections accepted (per
+// listener of a SO_REUSEPORT group), refused while it had no listener,
+// dropped at a TIME_WAIT entry, and how its restarts went.
+type ServerSummary struct {
+	Name        string   `json:"name"`
+	Host        string   `json:"host"`
+	Listen      string   `json:"listen"`
+	Accepted    uint64   `json:"accepted"`
+	PerListener []uint64 `json:"per_listener"`
+	// Refused counts SYNs answered with RST (no listener: ECONNREFUSED).
+	Refused uint64 `json:"refused"`
+	// Dropped counts SYNs that met a TIME_WAIT entry they could not end.
+	Dropped uint64 `json:"dropped"`
+	// PeakTimeWait is the most server-side TIME_WAIT entries of its host.
+	PeakTimeWait int `json:"peak_time_wait"`
+	// StartErrno and StartRule are set when the first bind()/listen()
+	// failed.
+	StartErrno string           `json:"start_errno,omitempty"`
+	StartRule  string           `json:"start_rule,omitempty"`
+	Restarts   []RestartSummary `json:"restarts,omitempty"`
+}
+
+// RestartSummary is one restart: listeners closed at AtS, bound again at
+// BoundS (nil: never, within the run) after Attempts tries; LastErrno and
+// Rule explain the last failed try.
+type RestartSummary struct {
+	AtS       float64  `json:"at_s"`
+	BoundS    *float64 `json:"bound_s"`
+	Attempts  int      `json:"attempts"`
+	LastErrno string   `json:"last_errno,omitempty"`
+	Rule      string   `json:"rule,omitempty"`
 }
 
 // Quantiles of a distribution of integers.

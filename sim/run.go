@@ -22,6 +22,7 @@ const (
 	kLastAck                  // LAST_ACK: our FIN acknowledged; ID = connection
 	kTimeWaitEnd              // TIME_WAIT expired; ID = connection
 	kTwReusable               // tcp_tw_reuse_delay passed since TIME_WAIT began; ID = connection
+	kRefused                  // the server's RST (or silence) ends a SYN_SENT; ID = connection
 )
 
 // conn is one live connection: 12 bytes in a slab indexed by int32.
@@ -30,7 +31,9 @@ type conn struct {
 	work  uint16
 	port  uint16
 	state tcpstate.State
-	bound bool // the port came from bind(addr, 0): release with ApplyBound
+	bound bool  // the port came from bind(addr, 0): release with ApplyBound
+	srv   int16 // index into model.servers, -1 when the peer is not modelled
+	child tcpstate.SockID
 }
 
 // hostRun is a host during a run.
@@ -97,6 +100,7 @@ type workRun struct {
 	closeRNG *rand.Rand
 	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr
 	udp      bool
+	srv      []int // per destination: index into model.servers, -1 when no server is modelled
 	// cumulative close-side probabilities: client below pClient, server
 	// below pServer, RST above.
 	pClient, pServer float64
@@ -135,7 +139,10 @@ type model struct {
 	events  uint64
 	tables  []*tcpstate.Table // every host's TCP and UDP tables, for the series
 	tr      *tracer           // nil unless Trace
-	ports   []PortChoice
+
+	servers  []*serverRun
+	srvHosts map[int]*serverHost // by host index
+	ports    []PortChoice
 }
 
 // stream returns the random source of one model component, seeded with the
@@ -218,6 +225,9 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			m.tables = append(m.tables, hr.udp)
 		}
 	}
+	if err := m.newServers(lane); err != nil {
+		return nil, err
+	}
 	type domKey struct {
 		tbl *tcpstate.Table
 		d   int32
@@ -290,6 +300,11 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 				d.applicable = false
 			}
 			wr.doms = append(wr.doms, gi)
+			srv := -1
+			if !wr.udp {
+				srv = m.serverFor(dst)
+			}
+			wr.srv = append(wr.srv, srv)
 		}
 		m.works = append(m.works, wr)
 		if t, ok := wr.arr.next(); ok {
@@ -336,6 +351,10 @@ func (m *model) loop() {
 			m.timeWaitEnd(ev.ID)
 		case kTwReusable:
 			m.twReusable(ev.ID)
+		case kRefused:
+			m.step(ev.ID, tcpstate.AppAbort)
+		default:
+			m.serverEvent(ev.Kind, ev.ID)
 		}
 	}
 	for _, d := range m.doms {
@@ -348,7 +367,7 @@ func (m *model) loop() {
 func (m *model) arrival(id int32) {
 	now := m.eng.Now()
 	wr := m.works[id]
-	gi, dst := wr.doms[wr.rr], wr.w.To[wr.rr]
+	gi, dst, srv := wr.doms[wr.rr], wr.w.To[wr.rr], wr.srv[wr.rr]
 	if wr.rr++; wr.rr == len(wr.doms) {
 		wr.rr = 0
 	}
@@ -374,38 +393,49 @@ func (m *model) arrival(id int32) {
 	if steady {
 		d.ssAttempts++
 	}
-	if r.Err != alloc.OK {
-		if m.tr != nil {
-			m.traceConnect(wr, d, dst, r, -1, -1)
+	// The server, where one is modelled, answers the SYN: the outcome is
+	// decided when it is sent (a restart within one RTT is not resolved).
+	errno, child, srule := r.Err, tcpstate.NoSock, ""
+	if errno == alloc.OK && srv >= 0 {
+		child, errno, srule = m.accept(srv, dst, netip.AddrPortFrom(wr.w.Source, r.Port))
+	}
+	var c int32 = -1
+	if r.Err == alloc.OK {
+		// The port is taken, refused or not.
+		if len(m.ports) < MaxPortChoices {
+			m.ports = append(m.ports, PortChoice{TS: float64(now) / 1e9, Domain: int(gi), Port: r.Port})
 		}
+		d.integrate(now, inUse)
+		d.peakInUse = max(d.peakInUse, d.d.InUse)
+		if d.tbl.PortsInUse != ports {
+			m.totalPorts++
+			hr.peakPorts = max(hr.peakPorts, hr.portsInUse())
+			m.peakPorts = max(m.peakPorts, m.totalPorts)
+		}
+		c = m.newConn()
+		m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, bound: wr.req.Bind, srv: int16(srv), child: child}
+	}
+	if m.tr != nil {
+		m.traceConnect(wr, d, dst, r, errno, c, took, srule)
+	}
+	if errno != alloc.OK {
 		if steady {
 			d.ssFailures++
 		}
-		d.fails[r.Err]++
+		d.fails[errno]++
 		d.intervalFail++
 		m.ivFailures++
 		if d.firstFail < 0 {
 			d.firstFail = now
 		}
+		if c >= 0 {
+			// SYN_SENT until the RST (or the SYN's fate) one RTT later.
+			m.eng.After(wr.rttLane, kRefused, c)
+		}
 		return
 	}
 	d.successes++
 	m.ivSuccesses++
-	if len(m.ports) < MaxPortChoices {
-		m.ports = append(m.ports, PortChoice{TS: float64(now) / 1e9, Domain: int(gi), Port: r.Port})
-	}
-	d.integrate(now, inUse)
-	d.peakInUse = max(d.peakInUse, d.d.InUse)
-	if d.tbl.PortsInUse != ports {
-		m.totalPorts++
-		hr.peakPorts = max(hr.peakPorts, hr.portsInUse())
-		m.peakPorts = max(m.peakPorts, m.totalPorts)
-	}
-	c := m.newConn()
-	m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, bound: wr.req.Bind}
-	if m.tr != nil {
-		m.traceConnect(wr, d, dst, r, c, took)
-	}
 	if wr.udp {
 		// A UDP socket has no handshake: it is open (counted as
 		// ESTABLISHED) from autobind until close().
@@ -556,15 +586,22 @@ func (m *model) close(c int32) {
 			side = closeRST
 		}
 	}
+	cn := &m.conns[c]
 	switch side {
 	case closeClient:
 		m.apply(c, tcpstate.AppClose)
 		m.eng.After(wr.rttLane, kFinAck, c)
 	case closeServer:
+		if cn.srv >= 0 {
+			m.serverClose(int(cn.srv), cn.child, true)
+		}
 		m.apply(c, tcpstate.RecvFin)
 		m.apply(c, tcpstate.AppClose)
 		m.eng.After(wr.rttLane, kLastAck, c)
 	default:
+		if cn.srv >= 0 {
+			m.serverClose(int(cn.srv), cn.child, false)
+		}
 		m.apply(c, tcpstate.AppAbort)
 	}
 }
@@ -573,6 +610,11 @@ func (m *model) close(c int32) {
 // own; the client passes FIN_WAIT_2 and enters TIME_WAIT, unless
 // tcp_max_tw_buckets is full.
 func (m *model) finAck(c int32) {
+	if cn := &m.conns[c]; cn.srv >= 0 {
+		// The server got our FIN and closes at once: passive close, no
+		// TIME_WAIT on its side.
+		m.serverClose(int(cn.srv), cn.child, false)
+	}
 	m.apply(c, tcpstate.RecvAck)
 	if m.apply(c, tcpstate.RecvFin) != tcpstate.TimeWait {
 		return

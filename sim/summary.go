@@ -141,6 +141,10 @@ func (m *model) result() *Result {
 		}
 	}
 	sum.PeakTimeWait, sum.PeakPortsInUse = m.peakTW, m.peakPorts
+	for _, sr := range m.servers {
+		sr.sum.PeakTimeWait = sr.peakTW
+		sum.Servers = append(sum.Servers, sr.sum)
+	}
 	sum.ProbesPerAlloc = quantiles(all)
 	res := &Result{Summary: sum, Series: Series{IntervalS: s.Sample.Seconds(), Rows: m.rows}, Ports: m.ports}
 	if sum.MostLoaded >= 0 {

@@ -15,7 +15,7 @@ type TraceStep struct {
 	// TS is the virtual time in seconds.
 	TS float64 `json:"t_s"`
 	// Socket numbers the connections of the run in the order they were
-	// attempted, from 1.
+	// attempted, from 1; 0 marks a server's own step (bind, listen, close).
 	Socket   int64  `json:"socket"`
 	Host     string `json:"host"`
 	Workload string `json:"workload"`
@@ -38,7 +38,8 @@ type TraceStep struct {
 
 // TraceOptions select what Trace records.
 type TraceOptions struct {
-	// Limit is the most steps recorded (0: no limit).
+	// Limit is the most connection steps recorded (0: no limit); server
+	// lifecycle steps are always recorded.
 	Limit int
 	// Socket records only that connection's steps (0: all).
 	Socket int64
@@ -61,13 +62,14 @@ func Trace(s *scenarios.Scenario, opt TraceOptions) (*Result, []TraceStep, error
 // plain Run pays one nil check per hook.
 type tracer struct {
 	opt   TraceOptions
+	n     int // connection steps recorded (server steps do not count)
 	next  int64
 	ids   map[int32]int64 // connection slot -> socket number
 	steps []TraceStep
 }
 
 // full reports whether no more steps are wanted.
-func (t *tracer) full() bool { return t.opt.Limit > 0 && len(t.steps) >= t.opt.Limit }
+func (t *tracer) full() bool { return t.opt.Limit > 0 && t.n >= t.opt.Limit }
 
 // add records a step of socket id unless it is filtered out.
 func (t *tracer) add(id int64, st TraceStep) {
@@ -75,13 +77,15 @@ func (t *tracer) add(id int64, st TraceStep) {
 		return
 	}
 	st.Socket = id
+	t.n++
 	t.steps = append(t.steps, st)
 }
 
-// connect records a connect() attempt of workload wr toward dst: the port
-// and the allocator's explanation, or the errno and its rule. c is the new
-// connection's slot (-1 on failure).
-func (m *model) traceConnect(wr *workRun, d *domRun, dst netip.AddrPort, r alloc.Result, c int32, took int32) {
+// traceConnect records a connect() attempt of workload wr toward dst: the
+// port and the allocator's explanation, what the server's demultiplexing
+// did (serverRule), or the errno and its rule. c is the new connection's
+// slot (-1 when no port was allocated).
+func (m *model) traceConnect(wr *workRun, d *domRun, dst netip.AddrPort, r alloc.Result, errno alloc.Errno, c int32, took int32, serverRule string) {
 	t := m.tr
 	t.next++
 	id := t.next
@@ -101,6 +105,12 @@ func (m *model) traceConnect(wr *workRun, d *domRun, dst netip.AddrPort, r alloc
 	}
 	st.Local = netip.AddrPortFrom(wr.w.Source, r.Port).String()
 	st.From, st.To = tcpstate.Closed.String(), tcpstate.SynSent.String()
+	if serverRule != "" {
+		st.Why += "; server: " + serverRule
+	}
+	if errno != alloc.OK {
+		st.Errno = errno.String()
+	}
 	if wr.udp {
 		st.To = "open"
 	}
@@ -194,6 +204,8 @@ func transitionRule(p *tcpstate.Profile, wr *workRun, in tcpstate.Input, from, t
 		return "our FIN acknowledged: closed, port free at once"
 	case in == tcpstate.AppAbort && wr.udp:
 		return "close() on a UDP socket frees its port at once"
+	case in == tcpstate.AppAbort && from == tcpstate.SynSent:
+		return "the server's RST (or the dropped SYN) ends the attempt; port free"
 	case in == tcpstate.AppAbort:
 		return "close() with SO_LINGER {on, 0}: RST, no TIME_WAIT (tcp_disconnect); port free"
 	case in == tcpstate.TimeWaitTimeout:

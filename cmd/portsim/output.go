@@ -221,6 +221,11 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 	header = append(header, "total")
 	cols = append(cols, resultColumn{sum.Totals, sum.ProbesPerAlloc, overflows, recycled})
 	p.table(header, resultRows(cols), rightAligned(len(header))...)
+	if len(sum.Servers) > 0 {
+		p.section("Servers")
+		p.table([]string{"server", "listen", "accepted", "per listener", "refused (RST)", "dropped SYNs", "start / restarts"},
+			serverRows(sum.Servers), tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft)
+	}
 
 	if sum.MostLoaded >= 0 && sum.MostLoaded < len(sum.Domains) {
 		d := &sum.Domains[sum.MostLoaded]
@@ -318,6 +323,38 @@ func (p *printer) domain(d *sim.DomainSummary) {
 	if st == nil {
 		p.note("no steady-state window: the run is shorter than two mean holding times")
 	}
+}
+
+// serverRows formats the servers: what they accepted, per listener of a
+// SO_REUSEPORT group, what was refused while no listener was bound, and how
+// the start and each restart went.
+func serverRows(servers []sim.ServerSummary) [][]string {
+	var rows [][]string
+	for _, s := range servers {
+		per := make([]string, len(s.PerListener))
+		for i, n := range s.PerListener {
+			per[i] = strconv.FormatUint(n, 10)
+		}
+		var events []string
+		if s.StartErrno != "" {
+			events = append(events, "start: "+s.StartErrno)
+		}
+		for _, r := range s.Restarts {
+			e := "restart at " + seconds(r.AtS) + ": "
+			if r.BoundS != nil {
+				e += "bound at " + seconds(*r.BoundS)
+			} else {
+				e += "never bound again"
+			}
+			if r.Attempts > 1 || r.BoundS == nil {
+				e += fmt.Sprintf(" after %d tries (%s)", r.Attempts, r.LastErrno)
+			}
+			events = append(events, e)
+		}
+		rows = append(rows, []string{s.Name, s.Listen, strconv.FormatUint(s.Accepted, 10), strings.Join(per, " "),
+			strconv.FormatUint(s.Refused, 10), strconv.FormatUint(s.Dropped, 10), strings.Join(events, "; ")})
+	}
+	return rows
 }
 
 // resultColumn is one column of the results table: a host or the total.

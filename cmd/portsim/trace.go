@@ -98,8 +98,12 @@ func traceRun(opts *TraceOptions) error {
 		if st.Errno != "" {
 			state = st.Errno
 		}
+		sock := strconv.FormatInt(st.Socket, 10)
+		if st.Socket == 0 {
+			sock = "-"
+		}
 		rows = append(rows, []string{
-			strconv.FormatFloat(st.TS, 'f', 6, 64), strconv.FormatInt(st.Socket, 10), st.Host,
+			strconv.FormatFloat(st.TS, 'f', 6, 64), sock, st.Host,
 			st.Event, st.Local, st.Remote, state, st.Why,
 		})
 	}
