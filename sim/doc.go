@@ -5,7 +5,7 @@
 // holding times) and first-in-first-out lanes hold events with a fixed delay
 // (one RTT in SYN_SENT, FIN_WAIT_1 or LAST_ACK; TIME_WAIT; fixed holding
 // times), which come out in order without a heap. The model is
-// connection-level: a connection is a 12-byte slot in a slab, its port a bit
+// connection-level: a connection is a 16-byte slot in a slab, its port a bit
 // in its conflict domain's bitset (tcpstate.Table), its state a counter. Each
 // workload and host draws from its own PCG stream derived from the scenario
 // seed, so the same scenario and seed give the same Result, byte for byte,

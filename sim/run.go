@@ -25,7 +25,7 @@ const (
 	kRefused                  // the server's RST (or silence) ends a SYN_SENT; ID = connection
 )
 
-// conn is one live connection: 12 bytes in a slab indexed by int32.
+// conn is one live connection: 16 bytes in a slab indexed by int32.
 type conn struct {
 	dom   int32 // index into model.doms
 	work  uint16
