@@ -589,7 +589,7 @@ func (d *decoder) host(hv val) (Host, error) {
 // workload decodes one entry of workloads; s has its hosts and duration.
 func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 	w := Workload{RTT: DefaultRTT, Stop: s.Duration}
-	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source", "socket", "options", "port_range")
+	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source", "socket", "options", "port_range", "peer_close_delay")
 	if err != nil {
 		return w, err
 	}
@@ -663,6 +663,11 @@ func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
 	}
 	if v, ok := f.get("rtt"); ok {
 		if w.RTT, err = bounded(d, v, d.duration, nonNegative); err != nil {
+			return w, err
+		}
+	}
+	if v, ok := f.get("peer_close_delay"); ok {
+		if w.PeerCloseDelay, err = bounded(d, v, d.duration, nonNegative); err != nil {
 			return w, err
 		}
 	}

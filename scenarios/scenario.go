@@ -169,6 +169,11 @@ type Workload struct {
 	Socket SocketPath
 	// Options are the socket options set before binding or connecting.
 	Options SockOptions
+	// PeerCloseDelay is how long after our FIN the peer's application
+	// closes (sends its FIN) when the client closes first; 0 means at
+	// once. Past the host's TCPFinTimeout the client gives up in
+	// FIN_WAIT_2 without TIME_WAIT.
+	PeerCloseDelay time.Duration
 	// PortRange is the per-socket range of the port-range path
 	// (IP_LOCAL_PORT_RANGE), inclusive; zero otherwise.
 	PortRange alloc.Range

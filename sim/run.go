@@ -23,6 +23,8 @@ const (
 	kTimeWaitEnd              // TIME_WAIT expired; ID = connection
 	kTwReusable               // tcp_tw_reuse_delay passed since TIME_WAIT began; ID = connection
 	kRefused                  // the server's RST (or silence) ends a SYN_SENT; ID = connection
+	kPeerFin                  // the peer's late FIN reaches FIN_WAIT_2; ID = connection
+	kFinTimeout               // tcp_fin_timeout ends an orphaned FIN_WAIT_2; ID = connection
 )
 
 // conn is one live connection: 16 bytes in a slab indexed by int32.
@@ -43,6 +45,7 @@ type hostRun struct {
 	udp       *tcpstate.Table // UDP, an independent port space; nil without UDP workloads
 	twLane    LaneID
 	reuseLane LaneID   // tcp_tw_reuse_delay
+	finLane   LaneID   // tcp_fin_timeout
 	probes    []uint64 // histogram of probes per allocation, indexed by probes
 	peakTW    int
 	peakPorts int
@@ -97,6 +100,7 @@ type workRun struct {
 	hold     *holdSampler
 	holdLane LaneID // lane for a fixed holding time, -1 when it varies
 	rttLane  LaneID
+	peerLane LaneID // the peer's close delay; -1 when the peer closes at once
 	closeRNG *rand.Rand
 	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr
 	udp      bool
@@ -206,6 +210,7 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			tbl:       tbl,
 			twLane:    lane(Time(h.Profile.TimeWait)),
 			reuseLane: lane(Time(h.Profile.TCPTwReuseDelay)),
+			finLane:   lane(Time(h.Profile.TCPFinTimeout)),
 			// Linux bind(0)'s ip_autobind_reuse pass can examine the
 			// range twice.
 			probes: make([]uint64, 2*h.Profile.PortRange.Size()+1),
@@ -252,6 +257,10 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 		}
 		if w.Hold.Dist == scenarios.Fixed {
 			wr.holdLane = lane(Time(w.Hold.Value))
+		}
+		wr.peerLane = -1
+		if w.PeerCloseDelay > 0 {
+			wr.peerLane = lane(Time(w.PeerCloseDelay))
 		}
 		wr.req = tcpstate.ConnectReq{Bind: w.Socket == scenarios.BindConnect, ReuseAddr: w.Options.ReuseAddr}
 		if w.Socket == scenarios.PortRange {
@@ -353,6 +362,10 @@ func (m *model) loop() {
 			m.twReusable(ev.ID)
 		case kRefused:
 			m.step(ev.ID, tcpstate.AppAbort)
+		case kPeerFin:
+			m.peerFin(ev.ID)
+		case kFinTimeout:
+			m.finTimeout(ev.ID)
 		default:
 			m.serverEvent(ev.Kind, ev.ID)
 		}
@@ -606,16 +619,45 @@ func (m *model) close(c int32) {
 	}
 }
 
-// finAck: the server acknowledged our FIN and, closing at once, sent its
-// own; the client passes FIN_WAIT_2 and enters TIME_WAIT, unless
-// tcp_max_tw_buckets is full.
+// finAck: the peer acknowledged our FIN; the client is in FIN_WAIT_2
+// until the peer's application closes (PeerCloseDelay, at once by
+// default), or until tcp_fin_timeout gives up on an orphaned socket.
 func (m *model) finAck(c int32) {
+	cn := &m.conns[c]
+	m.apply(c, tcpstate.RecvAck)
+	wr := m.works[cn.work]
+	if wr.peerLane < 0 {
+		m.peerFin(c)
+		return
+	}
+	// FIN_WAIT_2 until the peer's application closes, unless
+	// tcp_fin_timeout comes first.
+	hr := m.hosts[m.doms[cn.dom].host]
+	if wr.w.PeerCloseDelay < hr.h.Profile.TCPFinTimeout {
+		m.eng.After(wr.peerLane, kPeerFin, c)
+	} else {
+		m.eng.After(hr.finLane, kFinTimeout, c)
+	}
+}
+
+// finTimeout ends an orphaned FIN_WAIT_2 whose peer never sent its FIN in
+// time: Linux tcp_fin_timeout (the FIN_WAIT2-substate minisock expires),
+// BSD finwait2_timeout; the port is free, no TIME_WAIT. The server's side
+// is closed then too.
+func (m *model) finTimeout(c int32) {
 	if cn := &m.conns[c]; cn.srv >= 0 {
-		// The server got our FIN and closes at once: passive close, no
-		// TIME_WAIT on its side.
 		m.serverClose(int(cn.srv), cn.child, false)
 	}
-	m.apply(c, tcpstate.RecvAck)
+	m.apply(c, tcpstate.AppAbort)
+}
+
+// peerFin: the peer's FIN reaches FIN_WAIT_2 (the server closes after ours:
+// passive close, no TIME_WAIT on its side); the client enters TIME_WAIT,
+// unless tcp_max_tw_buckets is full.
+func (m *model) peerFin(c int32) {
+	if cn := &m.conns[c]; cn.srv >= 0 {
+		m.serverClose(int(cn.srv), cn.child, false)
+	}
 	if m.apply(c, tcpstate.RecvFin) != tcpstate.TimeWait {
 		return
 	}

@@ -433,3 +433,35 @@ func TestSocketPaths(t *testing.T) {
 		})
 	}
 }
+
+// A peer that closes late keeps the client in FIN_WAIT_2; past
+// tcp_fin_timeout the orphaned socket is dropped without TIME_WAIT
+// (os-semantics.md §4.4). Little's law follows both.
+func TestFinWait2(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		delay    time.Duration
+		wantTW   bool
+		wantFW2s float64 // seconds a socket spends in FIN_WAIT_2
+	}{
+		{"peer closes after 10 s", 10 * time.Second, true, 10},
+		{"peer closes after 100 s", 100 * time.Second, false, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := scenarios.Workload{Arrival: scenarios.Arrival{Process: scenarios.Constant, Rate: 10},
+				Hold: scenarios.Hold{Dist: scenarios.Fixed}, Close: clientClose, PeerCloseDelay: tc.delay}
+			res, err := Run(scenario(host(t, "linux", nil), w, 400*time.Second))
+			require.NoError(t, err)
+			last := res.Series.Rows[len(res.Series.Rows)-1]
+			assert.InDelta(t, 10*tc.wantFW2s, float64(last.Closing), 1, "FIN_WAIT_2 sockets at the end")
+			if tc.wantTW {
+				assert.InDelta(t, 600, float64(last.TimeWait), 1)
+			} else {
+				assert.Zero(t, res.Summary.PeakTimeWait)
+			}
+			st := res.Summary.Domains[0].Steady
+			require.NotNil(t, st)
+			assert.InEpsilon(t, res.Summary.Analytic.LittlesLawPorts, st.MeanPortsInUse, 0.01)
+		})
+	}
+}

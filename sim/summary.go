@@ -33,7 +33,14 @@ func (m *model) offeredLoad() {
 			if d.tbl.SkipsTimeWait(d.dom) {
 				tw = 0
 			}
-			hold := rtt + mh + w.Close.Client*(rtt+tw) + w.Close.Server*rtt
+			// The client's close: one RTT in FIN_WAIT_1, FIN_WAIT_2
+			// until the peer's late FIN (or tcp_fin_timeout, and then
+			// no TIME_WAIT), then TIME_WAIT.
+			fw2 := w.PeerCloseDelay.Seconds()
+			if fin := h.Profile.TCPFinTimeout; w.PeerCloseDelay > 0 && w.PeerCloseDelay >= fin {
+				fw2, tw = fin.Seconds(), 0
+			}
+			hold := rtt + mh + w.Close.Client*(rtt+fw2+tw) + w.Close.Server*rtt
 			if w.Socket.UDP() {
 				// A UDP socket holds its port from autobind to close().
 				hold, tw = mh, 0

@@ -204,6 +204,8 @@ func transitionRule(p *tcpstate.Profile, wr *workRun, in tcpstate.Input, from, t
 		return "our FIN acknowledged: closed, port free at once"
 	case in == tcpstate.AppAbort && wr.udp:
 		return "close() on a UDP socket frees its port at once"
+	case in == tcpstate.AppAbort && from == tcpstate.FinWait2:
+		return fmt.Sprintf("no FIN from the peer within %v: the orphaned FIN_WAIT_2 is dropped without TIME_WAIT (tcp_fin_timeout, os-semantics §4.4); port free", p.TCPFinTimeout)
 	case in == tcpstate.AppAbort && from == tcpstate.SynSent:
 		return "the server's RST (or the dropped SYN) ends the attempt; port free"
 	case in == tcpstate.AppAbort:

@@ -79,6 +79,14 @@ type Profile struct {
 	// seconds of the peer timestamp, an effective delay in (0, 1] s, which
 	// the 1 s default stands for (os-semantics.md §4.5).
 	TCPTwReuseDelay time.Duration
+	// TCPFinTimeout is how long an orphaned socket (closed by the
+	// application) waits in FIN_WAIT_2 for the peer's FIN before it is
+	// dropped without TIME_WAIT: Linux net.ipv4.tcp_fin_timeout (default
+	// 60 s; the socket lives on as a FIN_WAIT2-substate minisock holding
+	// its port, tcp_close / tcp_time_wait, os-semantics.md §4.4), FreeBSD
+	// and XNU net.inet.tcp.finwait2_timeout (60 s), Windows
+	// TcpFinWait2Delay [U].
+	TCPFinTimeout time.Duration
 	// UnprivilegedPortStart is the first port bind() may take without
 	// privilege: net.ipv4.ip_unprivileged_port_start on Linux (default
 	// 1024, since 4.11), IPPORT_RESERVED (1024) on BSD and XNU; 0 where
@@ -140,6 +148,7 @@ var presets = map[string]Profile{
 		Name:              "windows",
 		PortRange:         dynamicPorts,
 		TimeWait:          240 * time.Second,
+		TCPFinTimeout:     240 * time.Second,
 		ConnectSharesPort: false,
 		Family:            "windows",
 		Allocator:         alloc.NameSequential,
@@ -230,6 +239,7 @@ var presets = map[string]Profile{
 		PortRange:         dynamicPorts,
 		TimeWait:          240 * time.Second,
 		ConnectSharesPort: false,
+		TCPFinTimeout:     60 * time.Second,
 		Family:            "ns3",
 		Allocator:         alloc.NameSequential,
 		BindAllocator:     alloc.NameSequential,
@@ -258,6 +268,7 @@ func linuxEra(name, connect, source string) Profile {
 		UDPAllocator:          alloc.NameLinuxUDP,
 		TCPTwReuse:            2,
 		TCPTwReuseDelay:       time.Second,
+		TCPFinTimeout:         60 * time.Second,
 		UnprivilegedPortStart: 1024,
 		TCPTimestamps:         true,
 		TCPMaxTwBuckets:       131072,
@@ -299,6 +310,7 @@ var HostSysctls = []string{
 	"tcp_tw_reuse_delay",
 	"tcp_max_tw_buckets",
 	"tcp_timestamps",
+	"tcp_fin_timeout",
 	"ip_unprivileged_port_start",
 	"ip_autobind_reuse",
 }
@@ -387,6 +399,12 @@ func (p *Profile) SetSysctl(key, value string) error {
 			return err
 		}
 		p.TCPTwReuseDelay = time.Duration(n) * time.Millisecond
+	case "net.ipv4.tcp_fin_timeout":
+		n, err := intIn(value, 1, 3600)
+		if err != nil {
+			return err
+		}
+		p.TCPFinTimeout = time.Duration(n) * time.Second
 	case "net.ipv4.ip_unprivileged_port_start":
 		n, err := intIn(value, 0, 65535)
 		if err != nil {

@@ -79,13 +79,14 @@ func TestSetSysctl(t *testing.T) {
 		{"linux", "net.ipv4.tcp_tw_reuse", "1", ""},
 		{"linux", "net.ipv4.tcp_tw_reuse", "3", "outside 0..2"},
 		{"linux", "net.ipv4.tcp_tw_reuse_delay", "250", ""},
+		{"linux", "net.ipv4.tcp_fin_timeout", "30", ""},
+		{"linux", "net.ipv4.tcp_fin_timeout", "0", "outside 1..3600"},
 		{"linux", "net.ipv4.ip_unprivileged_port_start", "80", ""},
 		{"linux", "net.ipv4.ip_autobind_reuse", "2", "outside 0..1"},
 		{"linux", "net.ipv4.tcp_tw_reuse_delay", "0", "outside 1..60000"},
 		{"linux", "net.ipv4.tcp_timestamps", "x", "not an integer"},
 		{"linux", "net.ipv4.tcp_max_tw_buckets", "-1", "outside"},
 		{"macos", "net.ipv4.tcp_tw_reuse", "1", "Linux sysctl"},
-		{"linux", "net.ipv4.tcp_fin_timeout", "30", "unknown sysctl"},
 	} {
 		p, err := Preset(tc.os)
 		require.NoError(t, err)
@@ -113,6 +114,7 @@ func TestReadHostFake(t *testing.T) {
 		"tcp_tw_reuse":            "0",
 		"tcp_max_tw_buckets":      "4096",
 		"tcp_timestamps":          "1",
+		"tcp_fin_timeout":         "30",
 	})
 	p, err := ReadHost(dir)
 	require.NoError(t, err)
@@ -121,6 +123,7 @@ func TestReadHostFake(t *testing.T) {
 	assert.Equal(t, "20080", p.Reserved.String())
 	assert.Equal(t, 0, p.TCPTwReuse)
 	assert.Equal(t, 4096, p.TCPMaxTwBuckets)
+	assert.Equal(t, 30*time.Second, p.TCPFinTimeout)
 	assert.Equal(t, 9999, p.UsablePorts())
 	assert.Contains(t, p.Source, dir)
 
@@ -172,6 +175,7 @@ func TestSysctlNames(t *testing.T) {
 		"net.ipv4.ip_local_port_range",
 		"net.ipv4.ip_local_reserved_ports",
 		"net.ipv4.ip_unprivileged_port_start",
+		"net.ipv4.tcp_fin_timeout",
 		"net.ipv4.tcp_max_tw_buckets",
 		"net.ipv4.tcp_timestamps",
 		"net.ipv4.tcp_tw_reuse",
