@@ -98,23 +98,35 @@ func TestBurstFixture(t *testing.T) {
 	assert.Greater(t, d[50].TimeWait, 25*d[50].Established)
 }
 
-func TestWriteOccupancy(t *testing.T) {
-	dir := t.TempDir()
+// chartDir is where a test writes its charts: a temporary directory, or
+// PORTSIM_PLOTS_DIR to look at them (PORTSIM_PLOTS_DIR=/tmp/plots-check).
+func chartDir(t *testing.T) string {
 	if keep := os.Getenv("PORTSIM_PLOTS_DIR"); keep != "" {
-		dir = keep // to look at the chart: PORTSIM_PLOTS_DIR=/tmp/plots-check
+		return keep
 	}
-	require.NoError(t, WriteOccupancy(burst(), dir))
+	return t.TempDir()
+}
 
-	pngBytes, err := os.ReadFile(filepath.Join(dir, "occupancy.png"))
+// checkChartFiles checks that dir/name.png decodes at the figure's size
+// and that dir/name.svg is an SVG document, and returns the SVG.
+func checkChartFiles(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	pngBytes, err := os.ReadFile(filepath.Join(dir, name+".png"))
 	require.NoError(t, err)
 	img, err := png.Decode(bytes.NewReader(pngBytes))
 	require.NoError(t, err)
 	assert.Equal(t, 10*pngDPI, img.Bounds().Dx())
 	assert.Equal(t, 7*pngDPI, img.Bounds().Dy())
-
-	svg, err := os.ReadFile(filepath.Join(dir, "occupancy.svg"))
+	svg, err := os.ReadFile(filepath.Join(dir, name+".svg"))
 	require.NoError(t, err)
 	assert.True(t, bytes.HasPrefix(svg, []byte("<?xml")), "SVG header")
+	return svg
+}
+
+func TestWriteOccupancy(t *testing.T) {
+	dir := chartDir(t)
+	require.NoError(t, WriteOccupancy(burst(), dir))
+	svg := checkChartFiles(t, dir, "occupancy")
 	for _, want := range []string{"Ports toward 203.0.113.10:443 from 10.0.0.1 (client)", "28,232", "TIME_WAIT", "Little"} {
 		assert.Contains(t, string(svg), want)
 	}

@@ -3,9 +3,7 @@ package plots
 import (
 	"bytes"
 	"fmt"
-	"image/png"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,23 +75,9 @@ func spread() *sim.Result {
 }
 
 func TestWritePorts(t *testing.T) {
-	dir := t.TempDir()
-	if keep := os.Getenv("PORTSIM_PLOTS_DIR"); keep != "" {
-		dir = keep // to look at the chart: PORTSIM_PLOTS_DIR=/tmp/ports-check
-	}
+	dir := chartDir(t)
 	require.NoError(t, WritePorts(spread(), dir))
-
-	pngBytes, err := os.ReadFile(filepath.Join(dir, "ports.png"))
-	require.NoError(t, err)
-	img, err := png.Decode(bytes.NewReader(pngBytes))
-	require.NoError(t, err)
-	assert.Equal(t, 10*pngDPI, img.Bounds().Dx())
-	assert.Equal(t, 7*pngDPI, img.Bounds().Dy())
-
-	raw, err := os.ReadFile(filepath.Join(dir, "ports.svg"))
-	require.NoError(t, err)
-	svg := string(raw)
-	assert.True(t, strings.HasPrefix(svg, "<?xml"), "SVG header")
+	svg := string(checkChartFiles(t, dir, "ports"))
 	for _, want := range []string{
 		"Ports chosen by linux — scenario spread-destinations, seed 1 (first 20,000 allocations)",
 		"local port", "time (s)", ">32768<", ">60999<", ">40000<",
@@ -105,7 +89,7 @@ func TestWritePorts(t *testing.T) {
 	assert.NotContains(t, svg, "more")
 	assert.Contains(t, svg, "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;")
 	// One element per destination, and the sequential run merged.
-	assert.Less(t, len(raw), 1<<20, "SVG size")
+	assert.Less(t, len(svg), 1<<20, "SVG size")
 }
 
 func TestPortsDeterministic(t *testing.T) {
