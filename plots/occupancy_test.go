@@ -234,7 +234,13 @@ func TestNumberTicks(t *testing.T) {
 // render returns res's occupancy figure in format.
 func render(t *testing.T, res *sim.Result, format string) []byte {
 	t.Helper()
-	f, err := Occupancy(res)
+	return renderWith(t, Occupancy, res, format)
+}
+
+// renderWith builds a figure of res with build and returns it in format.
+func renderWith(t *testing.T, build func(*sim.Result) (*Figure, error), res *sim.Result, format string) []byte {
+	t.Helper()
+	f, err := build(res)
 	require.NoError(t, err)
 	wt, err := f.WriterTo(format)
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/sim"
 )
 
@@ -247,16 +248,11 @@ func destLabels(sum *sim.Summary, domains []int) []string {
 
 // parseRange reads a port range written "LOW-HIGH".
 func parseRange(s string) (lo, hi float64, ok bool) {
-	a, b, found := strings.Cut(strings.TrimSpace(s), "-")
-	if !found {
+	r, err := alloc.ParseRange(strings.Replace(s, "-", " ", 1))
+	if err != nil {
 		return 0, 0, false
 	}
-	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
-	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
-	if err1 != nil || err2 != nil || l > h {
-		return 0, 0, false
-	}
-	return float64(l), float64(h), true
+	return float64(r.Low), float64(r.High), true
 }
 
 // orUnknown returns s, or "unknown allocator" when s is empty.

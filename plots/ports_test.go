@@ -274,12 +274,5 @@ func TestPortTicks(t *testing.T) {
 // renderPorts returns res's port-choice figure in format.
 func renderPorts(t *testing.T, res *sim.Result, format string) []byte {
 	t.Helper()
-	f, err := PortChoices(res)
-	require.NoError(t, err)
-	wt, err := f.WriterTo(format)
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = wt.WriteTo(&buf)
-	require.NoError(t, err)
-	return buf.Bytes()
+	return renderWith(t, PortChoices, res, format)
 }

@@ -167,6 +167,7 @@ var presets = map[string]Profile{
 		Name:                  "macos",
 		PortRange:             dynamicPorts,
 		TimeWait:              30 * time.Second,
+		TCPFinTimeout:         60 * time.Second,
 		ConnectSharesPort:     false,
 		Family:                "macos",
 		UnprivilegedPortStart: 1024,
@@ -182,37 +183,12 @@ var presets = map[string]Profile{
 	// 2*MSL = 60 s (tcp_timer.h TCPTV_MSL 30 s), none toward local peers
 	// (tcp_timewait.c nolocaltimewait, default 1 since 14.0 per the release
 	// notes and commit 92b3e07229ba [S]).
-	"freebsd": {
-		Name:                  "freebsd",
-		PortRange:             alloc.Range{Low: 10000, High: 65535},
-		TimeWait:              60 * time.Second,
-		NoLocalTimeWait:       true,
-		ConnectSharesPort:     true,
-		Family:                "freebsd",
-		UnprivilegedPortStart: 1024,
-		Allocator:             alloc.NameRandomStart,
-		BindAllocator:         alloc.NameRandomStart,
-		UDPAllocator:          alloc.NameRandomStart,
-		TCPMaxTwBuckets:       NoTwCap,
-		Source:                "FreeBSD 14 in_pcb.c in_pcb_lport_dest, tcp_timer.h, tcp_timewait.c",
-	},
+	"freebsd": freeBSD("freebsd", alloc.NameRandomStart, true, "FreeBSD 14 in_pcb.c in_pcb_lport_dest, tcp_timer.h, tcp_timewait.c"),
 	// FreeBSD 13 and earlier: as FreeBSD 14 but in_pcb_lport_dest falls back
 	// to sequential allocation for portrange.randomtime (45 s) after more
 	// than portrange.randomcps (10) allocations in one second (ipport_tick,
 	// os-semantics.md §5.1); no nolocaltimewait default (that is 14.0).
-	"freebsd-13": {
-		Name:                  "freebsd-13",
-		PortRange:             alloc.Range{Low: 10000, High: 65535},
-		TimeWait:              60 * time.Second,
-		ConnectSharesPort:     true,
-		Family:                "freebsd",
-		UnprivilegedPortStart: 1024,
-		Allocator:             alloc.NameFreeBSD13,
-		BindAllocator:         alloc.NameFreeBSD13,
-		UDPAllocator:          alloc.NameFreeBSD13,
-		TCPMaxTwBuckets:       NoTwCap,
-		Source:                "FreeBSD 13 in_pcb.c in_pcb_lport_dest and ipport_tick, tcp_timer.h",
-	},
+	"freebsd-13": freeBSD("freebsd-13", alloc.NameFreeBSD13, false, "FreeBSD 13 in_pcb.c in_pcb_lport_dest and ipport_tick, tcp_timer.h"),
 	// gVisor netstack (pkg/tcpip/ports/ports.go PickEphemeralPort, §8.1): a
 	// reference Go stack: 16000-65535, random start + linear probe
 	// (Algorithm 1), reservations keyed by destination so connect() shares
@@ -221,6 +197,7 @@ var presets = map[string]Profile{
 		Name:                  "gvisor",
 		PortRange:             alloc.Range{Low: 16000, High: 65535},
 		TimeWait:              60 * time.Second,
+		TCPFinTimeout:         60 * time.Second,
 		ConnectSharesPort:     true,
 		Family:                "gvisor",
 		UnprivilegedPortStart: 1024,
@@ -252,6 +229,28 @@ var presets = map[string]Profile{
 
 // NoTwCap marks a profile without a TIME_WAIT bucket cap.
 const NoTwCap = -1
+
+// freeBSD returns the FreeBSD defaults (os-semantics.md §5): range
+// 10000-65535, TIME_WAIT 2*MSL = 60 s, finwait2_timeout 60 s, connect()
+// sharing ports across destinations, with allocator for every socket path
+// and nolocaltimewait (default 1 since 14.0) as given.
+func freeBSD(name, allocator string, noLocalTimeWait bool, source string) Profile {
+	return Profile{
+		Name:                  name,
+		PortRange:             alloc.Range{Low: 10000, High: 65535},
+		TimeWait:              60 * time.Second,
+		TCPFinTimeout:         60 * time.Second,
+		NoLocalTimeWait:       noLocalTimeWait,
+		ConnectSharesPort:     true,
+		Family:                "freebsd",
+		UnprivilegedPortStart: 1024,
+		Allocator:             allocator,
+		BindAllocator:         allocator,
+		UDPAllocator:          allocator,
+		TCPMaxTwBuckets:       NoTwCap,
+		Source:                source,
+	}
+}
 
 // linuxEra returns the Linux defaults with the connect() allocator of one
 // kernel era.

@@ -47,6 +47,17 @@ func TestPresets(t *testing.T) {
 		assert.NotEmpty(t, p.BindAllocator, tc.name)
 		assert.NotEmpty(t, p.UDPAllocator, tc.name)
 	}
+	// Every preset waits a while in an orphaned FIN_WAIT_2 (0 would drop
+	// every late-closing peer at once).
+	for _, name := range PresetNames() {
+		if name == HostPreset {
+			continue
+		}
+		p, err := Preset(name)
+		require.NoError(t, err)
+		assert.Greater(t, p.TCPFinTimeout, time.Duration(0), name)
+		assert.Greater(t, p.TimeWait, time.Duration(0), name)
+	}
 	p, _ := Preset("linux")
 	assert.Equal(t, 28232, p.UsablePorts())
 	assert.True(t, p.TimeWaitFixed)
