@@ -93,32 +93,17 @@ func (d *domRun) integrate(now Time, inUse int) {
 
 // workRun is a workload during a run.
 type workRun struct {
-	w        *scenarios.Workload
-	doms     []int32 // model.doms index per destination
-	rr       int     // round-robin position in doms
-	arr      *arrivals
-	hold     *holdSampler
+	w    *scenarios.Workload
+	doms []int32 // model.doms index per destination
+	rr   int     // round-robin position in doms
+	draws
 	holdLane LaneID // lane for a fixed holding time, -1 when it varies
 	rttLane  LaneID
-	peerLane LaneID // the peer's close delay; -1 when the peer closes at once
-	closeRNG *rand.Rand
+	peerLane LaneID              // the peer's close delay; -1 when the peer closes at once
 	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr
 	udp      bool
 	srv      []int // per destination: index into model.servers, -1 when no server is modelled
-	// cumulative close-side probabilities: client below pClient, server
-	// below pServer, RST above.
-	pClient, pServer float64
-	pure             closeSide // the only side when no draw is needed
-	mixed            bool
 }
-
-type closeSide uint8
-
-const (
-	closeClient closeSide = iota
-	closeServer
-	closeRST
-)
 
 // model is the whole simulated system during one run.
 type model struct {
@@ -247,13 +232,10 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 		}
 		wr := &workRun{
 			w:        w,
-			arr:      newArrivals(w, stream(s.Seed, "workload/"+w.Name+"/arrival")),
-			hold:     newHoldSampler(w.Hold, stream(s.Seed, "workload/"+w.Name+"/hold")),
+			draws:    newDraws(s.Seed, w),
 			holdLane: -1,
 			rttLane:  lane(Time(w.RTT)),
-			closeRNG: rand.New(stream(s.Seed, "workload/"+w.Name+"/close")),
-			pClient:  w.Close.Client,
-			pServer:  w.Close.Client + w.Close.Server,
+			udp:      w.Socket.UDP(),
 		}
 		if w.Hold.Dist == scenarios.Fixed {
 			wr.holdLane = lane(Time(w.Hold.Value))
@@ -267,21 +249,8 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			wr.req.LocalRange = w.PortRange
 		}
 		tbl := hr.tbl
-		if w.Socket.UDP() {
-			// close() on a UDP socket frees its port at once.
-			tbl, wr.udp = hr.udp, true
-		}
-		switch {
-		case wr.udp:
-			wr.pure = closeRST
-		case w.Close.Client == 1:
-			wr.pure = closeClient
-		case w.Close.Server == 1:
-			wr.pure = closeServer
-		case w.Close.RST == 1:
-			wr.pure = closeRST
-		default:
-			wr.mixed = true
+		if wr.udp {
+			tbl = hr.udp
 		}
 		for _, dst := range w.To {
 			td, err := tbl.Domain(l, dst)
@@ -588,23 +557,12 @@ func (m *model) synAck(c int32) {
 // (SO_LINGER 0: CLOSED at once).
 func (m *model) close(c int32) {
 	wr := m.works[m.conns[c].work]
-	side := wr.pure
-	if wr.mixed {
-		switch u := wr.closeRNG.Float64(); {
-		case u < wr.pClient:
-			side = closeClient
-		case u < wr.pServer:
-			side = closeServer
-		default:
-			side = closeRST
-		}
-	}
 	cn := &m.conns[c]
-	switch side {
-	case closeClient:
+	switch wr.side() {
+	case CloseClient:
 		m.apply(c, tcpstate.AppClose)
 		m.eng.After(wr.rttLane, kFinAck, c)
-	case closeServer:
+	case CloseServer:
 		if cn.srv >= 0 {
 			m.serverClose(int(cn.srv), cn.child, true)
 		}
