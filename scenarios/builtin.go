@@ -21,6 +21,30 @@ const Default = "linux-burst"
 //go:embed builtin/*.yaml
 var builtinFS embed.FS
 
+// suiteFS holds the cross-check suite: small scenarios on loopback, a few
+// seconds each, that `portsim crosscheck --suite` runs on the real kernel.
+//
+//go:embed crosscheck/*.yaml
+var suiteFS embed.FS
+
+// SuitePrefix starts the names of the cross-check suite's scenarios, which
+// Load accepts as "crosscheck/NAME".
+const SuitePrefix = "crosscheck/"
+
+// Suite lists the cross-check suite's scenarios, sorted by name; each Name
+// includes SuitePrefix.
+func Suite() []Info {
+	entries, _ := fs.ReadDir(suiteFS, "crosscheck") // embedded: cannot fail; sorted
+	var out []Info
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			src, _ := suiteFS.ReadFile(SuitePrefix + e.Name())
+			out = append(out, Info{Name: SuitePrefix + name, Description: description(src)})
+		}
+	}
+	return out
+}
+
 // Info describes a built-in scenario: the name Load accepts and the
 // one-line description of what the scenario shows.
 type Info struct {
@@ -91,6 +115,9 @@ func Load(nameOrPath string, overrides []string) (*Scenario, error) {
 		return Parse(src, nameOrPath, overrides)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, &Error{File: nameOrPath, Msg: pathErrorText(err)}
+	}
+	if src, err := suiteFS.ReadFile(nameOrPath + ".yaml"); err == nil && strings.HasPrefix(nameOrPath, SuitePrefix) {
+		return Parse(src, "builtin:"+nameOrPath, overrides)
 	}
 	if slices.Contains(builtinNames(), nameOrPath) {
 		src, _ := builtinFS.ReadFile(builtinPath(nameOrPath))
