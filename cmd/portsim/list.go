@@ -16,6 +16,8 @@ type ScenariosOptions struct {
 	IO *IOStreams
 	// Format is "table" or "json".
 	Format string
+	// Suite lists the cross-check suite instead of the built-ins.
+	Suite bool
 }
 
 // NewCmdScenarios builds "portsim scenarios". It parses the command line
@@ -27,7 +29,11 @@ func NewCmdScenarios(ios *IOStreams, runF func(*ScenariosOptions) error) *cobra.
 		Use:   "scenarios",
 		Short: "List the built-in scenarios",
 		Long: fmt.Sprintf(`List the built-in scenarios, which "portsim run NAME" runs.
-Without a name, "portsim run" runs %q.`, scenarios.Default),
+Without a name, "portsim run" runs %q.
+
+--suite lists the cross-check suite instead: small loopback scenarios that
+"portsim crosscheck --suite" runs on the real kernel (and "portsim run" or
+"portsim crosscheck" run by name).`, scenarios.Default),
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
@@ -37,6 +43,7 @@ Without a name, "portsim run" runs %q.`, scenarios.Default),
 		},
 	}
 	cmd.SetFlagErrorFunc(flagUsageError)
+	cmd.Flags().BoolVar(&opts.Suite, "suite", false, "list the cross-check suite's scenarios")
 	addFormatFlag(cmd, &opts.Format, "print a table, or JSON: [{name, description, default}]")
 	return cmd
 }
@@ -51,6 +58,9 @@ type builtinJSON struct {
 // scenariosRun prints the built-in scenarios.
 func scenariosRun(opts *ScenariosOptions) error {
 	list := scenarios.Builtins()
+	if opts.Suite {
+		list = scenarios.Suite()
+	}
 	if opts.Format == formatJSON {
 		out := make([]builtinJSON, 0, len(list))
 		for _, b := range list {

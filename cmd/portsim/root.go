@@ -156,6 +156,7 @@ with "portsim run", and compare the outcome with closed-form estimates from
 		NewCmdScenarios(ios, nil),
 		NewCmdCalc(ios, nil),
 		NewCmdTrace(ios, nil),
+		NewCmdCrosscheck(ios, nil),
 	)
 	return root
 }

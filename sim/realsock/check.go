@@ -58,6 +58,8 @@ type Options struct {
 type Report struct {
 	Result    *sim.Result
 	Isolation Isolation
+	// Kernel is the running kernel's release (uname -r).
+	Kernel string
 	// Notes say what the run could not do as the scenario asks (settings
 	// not applied, a connect() bound to a non-default source address).
 	Notes []string

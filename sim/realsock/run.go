@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/scenarios"
 	"github.com/portsim/portsim/sim"
@@ -63,6 +65,10 @@ func Run(ctx context.Context, s *scenarios.Scenario, opt Options) (*Report, *sce
 	}
 	rep := merge(reps)
 	rep.Isolation = iso
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		rep.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
 	return rep, model, nil
 }
 
