@@ -14,6 +14,10 @@ import (
 // drives the Linux stack.
 var ErrNeedsLinux = errors.New("crosscheck needs Linux: it runs the scenario on the Linux kernel's own sockets")
 
+// ErrLeftovers is returned by a host-loopback run that finds sockets of an
+// earlier run on the scenario's 4-tuples.
+var ErrLeftovers = errors.New("host loopback is not clean")
+
 // DefaultMaxDuration bounds how long a scenario may run on real sockets
 // (it runs in real time, once per host).
 const DefaultMaxDuration = 2 * time.Minute

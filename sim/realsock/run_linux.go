@@ -158,6 +158,18 @@ func runHost(ctx context.Context, s *scenarios.Scenario, host int, perSocketRang
 	if r.obs, err = newObserver(s, host, res, domOf); err != nil {
 		return nil, err
 	}
+	if perSocketRange {
+		// On the machine's own loopback, sockets of an earlier run may
+		// still hold these 4-tuples (TIME_WAIT lasts 60 s): they would
+		// be counted and would change the kernel's choices.
+		snap, err := r.obs.snapshot()
+		if err != nil {
+			return nil, err
+		}
+		if n := snap.row.SynSent + snap.row.Established + snap.row.Closing + snap.row.TimeWait; n > 0 {
+			return nil, fmt.Errorf("%w: %d sockets toward this scenario's destinations are still open or in TIME_WAIT on the machine's loopback; wait for TIME_WAIT to end (60 s) or run as root in a private namespace", ErrLeftovers, n)
+		}
+	}
 	for k, t := 1, s.Sample; ; k++ {
 		r.push(min(t, s.Duration), actSample, k)
 		if t >= s.Duration {
