@@ -120,7 +120,9 @@ type HostSummary struct {
 	// tcp_max_tw_buckets was full (Linux TCPTIMEWAITOVERFLOW).
 	TwOverflows uint64 `json:"tw_overflows"`
 	// TwRecycled counts TIME_WAIT sockets whose 4-tuple connect() took over
-	// under tcp_tw_reuse (Linux TIMEWAITRECYCLED).
+	// (Linux TIMEWAITRECYCLED): under tcp_tw_reuse, or at once for a socket
+	// bound by bind(0)'s ip_autobind_reuse relax pass (tcp_twsk_unique with
+	// twp == NULL).
 	TwRecycled uint64       `json:"tw_recycled"`
 	Settings   HostSettings `json:"settings"`
 }

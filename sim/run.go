@@ -33,8 +33,8 @@ type conn struct {
 	work  uint16
 	port  uint16
 	state tcpstate.State
-	bound bool  // the port came from bind(addr, 0): release with ApplyBound
-	srv   int16 // index into model.servers, -1 when the peer is not modelled
+	held  tcpstate.Held // bind(addr, 0), SO_REUSEADDR, SO_REUSEPORT: for ApplyHeld and NoteTimeWait
+	srv   int16         // index into model.servers, -1 when the peer is not modelled
 	child tcpstate.SockID
 }
 
@@ -73,6 +73,7 @@ type domRun struct {
 	intervalFail uint64
 	rows         []DomainRow
 	reuse        bool    // connect() may take over this domain's TIME_WAIT 4-tuples
+	twNote       bool    // the table wants NoteTimeWait (ip_autobind_reuse: a bound connect() may take a TIME_WAIT over)
 	rate         float64 // offered arrivals per second (analytic)
 	load         float64 // offered load in Erlangs (analytic)
 	applicable   bool
@@ -100,7 +101,8 @@ type workRun struct {
 	holdLane LaneID // lane for a fixed holding time, -1 when it varies
 	rttLane  LaneID
 	peerLane LaneID              // the peer's close delay; -1 when the peer closes at once
-	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr
+	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr, ReusePort
+	held     tcpstate.Held       // req.Held()
 	udp      bool
 	srv      []int // per destination: index into model.servers, -1 when no server is modelled
 }
@@ -244,10 +246,11 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 		if w.PeerCloseDelay > 0 {
 			wr.peerLane = lane(Time(w.PeerCloseDelay))
 		}
-		wr.req = tcpstate.ConnectReq{Bind: w.Socket == scenarios.BindConnect, ReuseAddr: w.Options.ReuseAddr}
+		wr.req = tcpstate.ConnectReq{Bind: w.Socket == scenarios.BindConnect, ReuseAddr: w.Options.ReuseAddr, ReusePort: w.Options.ReusePort}
 		if w.Socket == scenarios.PortRange {
 			wr.req.LocalRange = w.PortRange
 		}
+		wr.held = wr.req.Held()
 		tbl := hr.tbl
 		if wr.udp {
 			tbl = hr.udp
@@ -263,7 +266,7 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 				gi = int32(len(m.doms))
 				domIndex[key] = gi
 				m.doms = append(m.doms, &domRun{host: w.From, tbl: tbl, dom: td, d: tbl.Domains()[td],
-					usable: tbl.UsablePorts(), firstFail: -1, applicable: true, reuse: tbl.ReuseApplies(td)})
+					usable: tbl.UsablePorts(), firstFail: -1, applicable: true, reuse: tbl.ReuseApplies(td), twNote: tbl.TracksTimeWait()})
 			}
 			d := m.doms[gi]
 			switch w.Socket {
@@ -363,8 +366,10 @@ func (m *model) arrival(id int32) {
 	req.Local, req.Remote, req.Now = wr.w.Source, dst, time.Duration(now)
 	r, took := d.tbl.Connect(d.dom, req)
 	if took >= 0 {
-		// The TIME_WAIT socket is gone; its slot is freed when its
-		// expiry event comes up (Closed marks it dead until then).
+		// The TIME_WAIT socket is gone (tcp_tw_reuse, or a bound socket's
+		// connect() after the ip_autobind_reuse relax pass); its slot is
+		// freed when its expiry event comes up (Closed marks it dead until
+		// then).
 		m.conns[took].state = tcpstate.Closed
 		m.totalTW--
 	}
@@ -395,7 +400,7 @@ func (m *model) arrival(id int32) {
 			m.peakPorts = max(m.peakPorts, m.totalPorts)
 		}
 		c = m.newConn()
-		m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, bound: wr.req.Bind, srv: int16(srv), child: child}
+		m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, held: wr.held, srv: int16(srv), child: child}
 	}
 	if m.tr != nil {
 		m.traceConnect(wr, d, dst, r, errno, c, took, srule)
@@ -496,11 +501,7 @@ func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
 	cn := &m.conns[c]
 	d := m.doms[cn.dom]
 	ports, inUse, from := d.tbl.PortsInUse, d.d.InUse, cn.state
-	if cn.bound {
-		cn.state = d.tbl.ApplyBound(d.dom, cn.port, cn.state, in)
-	} else {
-		cn.state = d.tbl.Apply(d.dom, cn.port, cn.state, in)
-	}
+	cn.state = d.tbl.ApplyHeld(d.dom, cn.port, cn.state, in, cn.held)
 	if m.tr != nil {
 		m.traceTransition(c, in, from, cn.state)
 	}
@@ -619,8 +620,12 @@ func (m *model) peerFin(c int32) {
 	if m.apply(c, tcpstate.RecvFin) != tcpstate.TimeWait {
 		return
 	}
-	d := m.doms[m.conns[c].dom]
+	cn := &m.conns[c]
+	d := m.doms[cn.dom]
 	hr := m.hosts[d.host]
+	if d.twNote {
+		d.tbl.NoteTimeWait(d.dom, cn.port, c, cn.held)
+	}
 	m.totalTW++
 	d.peakTW = max(d.peakTW, d.d.Count[tcpstate.TimeWait])
 	hr.peakTW = max(hr.peakTW, hr.tbl.Count[tcpstate.TimeWait])

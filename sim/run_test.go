@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -464,4 +465,62 @@ func TestFinWait2(t *testing.T) {
 			assert.InEpsilon(t, res.Summary.Analytic.LittlesLawPorts, st.MeanPortsInUse, 0.01)
 		})
 	}
+}
+
+// net.ipv4.ip_autobind_reuse with SO_REUSEADDR on bind(0) + connect()
+// (Linux 6.18, found by `portsim crosscheck`): once the 64 ports are used,
+// inet_csk_find_open_port's relax pass shares ports across the four
+// destinations, and connect() on a bound port takes a same-4-tuple
+// TIME_WAIT over at once (tcp_twsk_unique with twp == NULL), so the kernel
+// never fails. Without SO_REUSEADDR, or without the sysctl, bind(0) fails
+// with EADDRINUSE from 0.64 s; without timestamps no TIME_WAIT can be taken
+// over and connect() fails with EADDRNOTAVAIL where the 4-tuple is held.
+func TestAutobindReuse(t *testing.T) {
+	const reuse, abr = "workloads.0.options=[SO_REUSEADDR]", "hosts.0.sysctls.net.ipv4.ip_autobind_reuse=1"
+	load := func(name string, sets ...string) *Summary {
+		t.Helper()
+		s, err := scenarios.Load(name, sets)
+		require.NoError(t, err)
+		res, err := Run(s)
+		require.NoError(t, err)
+		return &res.Summary
+	}
+	s := load("crosscheck/bind-connect", reuse, abr)
+	assert.Equal(t, uint64(200), s.Attempts)
+	assert.Equal(t, uint64(200), s.Successes)
+	assert.Empty(t, s.Failures)
+	assert.Nil(t, s.FirstFailureS)
+	assert.Equal(t, 64, s.PeakPortsInUse, "ports are shared, not added")
+	rec := s.Hosts[0].TwRecycled
+	assert.Greater(t, rec, uint64(60), "most of the 136 relaxed binds take a TIME_WAIT over")
+	assert.Less(t, rec, uint64(136), "some find their 4-tuple free")
+	assert.Equal(t, 200-int(rec), s.PeakTimeWait+2, "every success but the 2 still open ends in TIME_WAIT or took one over")
+
+	suite := load("crosscheck/autobind-reuse")
+	assert.Equal(t, s.Successes, suite.Successes, "the suite scenario is the reproduction")
+	assert.Equal(t, rec, suite.Hosts[0].TwRecycled)
+
+	for _, tc := range []struct {
+		name string
+		sets []string
+	}{
+		{"no SO_REUSEADDR", []string{abr}},
+		{"no ip_autobind_reuse", []string{reuse}},
+	} {
+		s := load("crosscheck/bind-connect", tc.sets...)
+		assert.Equal(t, uint64(64), s.Successes, tc.name)
+		assert.Equal(t, map[string]uint64{"EADDRINUSE": 136}, s.Failures, tc.name)
+	}
+
+	s = load("crosscheck/autobind-reuse", "hosts.0.sysctls.net.ipv4.tcp_timestamps=0")
+	assert.Zero(t, s.Hosts[0].TwRecycled)
+	assert.Positive(t, s.Failures["EADDRNOTAVAIL"])
+	assert.Len(t, s.Failures, 1, "the relax pass always finds a port; only connect() fails")
+	require.NotNil(t, s.FirstFailureS)
+	assert.GreaterOrEqual(t, *s.FirstFailureS, 0.64)
+}
+
+// The connection slab stays at 16 bytes a socket.
+func TestConnSize(t *testing.T) {
+	assert.EqualValues(t, 16, unsafe.Sizeof(conn{}))
 }

@@ -99,7 +99,13 @@ func (m *model) traceConnect(wr *workRun, d *domRun, dst netip.AddrPort, r alloc
 	}
 	if r.Err != alloc.OK {
 		st.Errno = r.Err.String()
-		st.Why += "; " + failRule(wr.w)
+		if wr.req.Bind && r.Err == alloc.EADDRNOTAVAIL {
+			// bind(0)'s ip_autobind_reuse relax pass gave a port whose
+			// 4-tuple is taken; Explain names the rule.
+			st.Local = netip.AddrPortFrom(wr.w.Source, r.Port).String()
+		} else {
+			st.Why += "; " + failRule(wr.w)
+		}
 		t.add(id, st)
 		return
 	}
@@ -116,8 +122,13 @@ func (m *model) traceConnect(wr *workRun, d *domRun, dst netip.AddrPort, r alloc
 	}
 	if took >= 0 {
 		p := &m.hosts[d.host].h.Profile
-		st.Why += fmt.Sprintf("; took over socket %d's TIME_WAIT 4-tuple (tcp_twsk_unique: tcp_tw_reuse=%d, timestamps on, at least %v since it entered TIME_WAIT)",
-			t.ids[took], p.TCPTwReuse, p.TCPTwReuseDelay)
+		if wr.req.Bind {
+			// Explain named the rule: tcp_twsk_unique with twp == NULL.
+			st.Why += fmt.Sprintf("; took over socket %d's TIME_WAIT 4-tuple", t.ids[took])
+		} else {
+			st.Why += fmt.Sprintf("; took over socket %d's TIME_WAIT 4-tuple (tcp_twsk_unique: tcp_tw_reuse=%d, timestamps on, at least %v since it entered TIME_WAIT)",
+				t.ids[took], p.TCPTwReuse, p.TCPTwReuseDelay)
+		}
 		delete(t.ids, took)
 	}
 	t.add(id, st)

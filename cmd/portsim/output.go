@@ -373,7 +373,7 @@ func resultRows(cols []resultColumn) [][]string {
 		{"attempts"}, {"successes"}, {"failures"}, {"first failure"},
 		{"peak TIME_WAIT"}, {"peak ports in use"}, {"probes/alloc p50"}, {"probes/alloc p99"},
 		{"TIME_WAIT skipped (tcp_max_tw_buckets full)"},
-		{"TIME_WAIT taken over (tcp_tw_reuse)"},
+		{"TIME_WAIT taken over (TIMEWAITRECYCLED)"},
 	}
 	for _, c := range cols {
 		first := "none"
