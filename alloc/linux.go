@@ -22,9 +22,13 @@ var noRequest Request
 // shufflePeriod is EPHEMERAL_PORT_SHUFFLE_PERIOD (net/core/secure_seq.c,
 // Linux 5.18+, commit 4dfa9b438ee3 "tcp: resalt the secret every 10
 // seconds"): the time seed of the port-offset hash is jiffies / (10·HZ), so
-// the offset toward one destination changes every 10 s. Request.Now / 10 s
-// stands in for it; the kernel's epochs start at an arbitrary phase after
-// boot, the model's at the start of the run.
+// the offset toward one destination changes every 10 s. The kernel's
+// epochs start at an arbitrary phase after boot, unrelated to when a run
+// starts, so the model's epoch is (Request.Now + phase) / 10 s with the
+// phase in [0, 10 s) taken from the secret (netSecret.epoch). The
+// cross-check found this: with the epochs aligned to the start of the run,
+// a 2-second run never crossed an epoch in the model, while one kernel run
+// in five did, and its port order then fell outside every simulated key's.
 const shufflePeriod = 10 * time.Second
 
 // netSecret is the 128-bit SipHash key of secure_ipv4_port_ephemeral and
@@ -34,6 +38,15 @@ const shufflePeriod = 10 * time.Second
 type netSecret struct{ k0, k1 uint64 }
 
 func newNetSecret(rng *rand.Rand) netSecret { return netSecret{k0: rng.Uint64(), k1: rng.Uint64()} }
+
+// epoch is the time seed of the port-offset hash at virtual time now:
+// jiffies / (10·HZ) with the boot phase unknown to the run, modelled as
+// k1 mod 10 s so that it varies with the seed as the key does, without a
+// draw of its own (which would shift every later draw of Config.Rand).
+func (k netSecret) epoch(now time.Duration) uint32 {
+	phase := time.Duration(k.k1 % uint64(shufflePeriod))
+	return uint32((now + phase) / shufflePeriod)
+}
 
 // portOffset is secure_ipv4_port_ephemeral / secure_ipv6_port_ephemeral
 // (net/core/secure_seq.c): SipHash-2-4 keyed with the net secret over the
@@ -64,7 +77,7 @@ func (k netSecret) portOffset(req *Request, timeSeed bool) uint64 {
 	var b [38]byte
 	n := 0
 	l, r := req.Local.Unmap(), req.Remote.Addr().Unmap()
-	epoch := uint32(req.Now / shufflePeriod)
+	epoch := k.epoch(req.Now)
 	if r.Is4() && !l.Is6() {
 		if l.Is4() {
 			a := l.As4()

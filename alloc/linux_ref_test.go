@@ -40,7 +40,9 @@ func refNarrow(r, lr Range) (lo, hi int, set bool) {
 func refPortOffset(key [16]byte, req *Request, timeSeed bool) uint64 {
 	l, r := req.Local.Unmap(), req.Remote.Addr().Unmap()
 	dport := req.Remote.Port()
-	epoch := uint32(req.Now / (10 * time.Second))
+	// The boot phase of the 10-second epochs is the second key word mod 10 s.
+	phase := time.Duration(binary.LittleEndian.Uint64(key[8:]) % uint64(10*time.Second))
+	epoch := uint32((req.Now + phase) / (10 * time.Second))
 	var msg []byte
 	if r.Is4() && !l.Is6() {
 		var saddr [4]byte

@@ -229,11 +229,12 @@ func TestLinuxConnectIncrementsWithinEpoch(t *testing.T) {
 	a := newLinux(t, NameLinux, Config{})
 	var none Union
 	const n = 40000
-	req := connectTo("198.51.100.7:443", 12*time.Second)
+	t0 := epochStart(t, a) + time.Second
+	req := connectTo("198.51.100.7:443", t0)
 	prev := int(a.Allocate(&req, &none).Port)
 	counts := map[int]int{}
 	for i := 0; i < n; i++ {
-		req.Now = 12*time.Second + time.Duration(i)*100*time.Microsecond // stays in epoch 1
+		req.Now = t0 + time.Duration(i)*100*time.Microsecond // stays in one epoch (4 s)
 		res := a.Allocate(&req, &none)
 		require.Equal(t, 1, res.Probes)
 		p := int(res.Port)
@@ -252,6 +253,15 @@ func TestLinuxConnectIncrementsWithinEpoch(t *testing.T) {
 	crit := distuv.ChiSquared{K: 7}.Quantile(0.999)
 	t.Logf("distances 2..16: %v, chi-square %.1f (critical %.1f)", observed, stat, crit)
 	assert.Less(t, stat, crit)
+}
+
+// epochStart is when the second 10-second epoch of a Linux 5.18+ connect()
+// allocator begins: its boot phase comes from the secret.
+func epochStart(t *testing.T, a Allocator) time.Duration {
+	t.Helper()
+	lc, ok := a.(*linuxConnect)
+	require.True(t, ok)
+	return shufflePeriod - time.Duration(lc.key.k1%uint64(shufflePeriod))
 }
 
 // TestLinuxConnectNewEpochAndDestination follows secure_ipv4_port_ephemeral
@@ -273,8 +283,9 @@ func TestLinuxConnectNewEpochAndDestination(t *testing.T) {
 		return int(a.Allocate(&req, &none).Port)
 	}
 	nearEpoch, nearDest := 0, 0
+	t0 := epochStart(t, a)
 	for e := 0; e < n; e++ {
-		now := time.Duration(e)*10*time.Second + 3*time.Second
+		now := t0 + time.Duration(e)*10*time.Second + 3*time.Second
 		p1 := port("198.51.100.7:443", now)
 		p2 := port("198.51.100.7:443", now+6*time.Second) // same epoch
 		d := circ(r, p1, p2)
@@ -609,10 +620,14 @@ func TestLinuxPortOffsetInputs(t *testing.T) {
 	v6 := Request{Local: netip.MustParseAddr("2001:db8::1"), Remote: netip.MustParseAddrPort("[2001:db8:1::2]:443")}
 	for _, req := range []Request{v4, v6} {
 		base, pre := k.portOffset(&req, true), k.portOffset(&req, false)
-		req.Now = 9999 * time.Millisecond
+		// The first epoch ends 10 s minus the boot phase into the run.
+		next := 10*time.Second - time.Duration(k.k1%uint64(10*time.Second))
+		req.Now = next - 1
 		assert.Equal(t, base, k.portOffset(&req, true), "same epoch")
-		req.Now = 10 * time.Second
+		req.Now = next
 		assert.NotEqual(t, base, k.portOffset(&req, true), "next epoch")
+		req.Now = next + 10*time.Second - 1
+		assert.Equal(t, k.portOffset(&req, true), func() uint64 { r := req; r.Now = next; return k.portOffset(&r, true) }(), "epochs last 10 s")
 		assert.Equal(t, pre, k.portOffset(&req, false), "no time seed before 5.18")
 	}
 }

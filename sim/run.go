@@ -44,7 +44,6 @@ type hostRun struct {
 	tbl       *tcpstate.Table // TCP
 	udp       *tcpstate.Table // UDP, an independent port space; nil without UDP workloads
 	twLane    LaneID
-	reuseLane LaneID   // tcp_tw_reuse_delay
 	finLane   LaneID   // tcp_fin_timeout
 	probes    []uint64 // histogram of probes per allocation, indexed by probes
 	peakTW    int
@@ -193,11 +192,10 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 		}
 		tbl.SetBindAllocator(b)
 		hr := &hostRun{
-			h:         h,
-			tbl:       tbl,
-			twLane:    lane(Time(h.Profile.TimeWait)),
-			reuseLane: lane(Time(h.Profile.TCPTwReuseDelay)),
-			finLane:   lane(Time(h.Profile.TCPFinTimeout)),
+			h:       h,
+			tbl:     tbl,
+			twLane:  lane(Time(h.Profile.TimeWait)),
+			finLane: lane(Time(h.Profile.TCPFinTimeout)),
 			// Linux bind(0)'s ip_autobind_reuse pass can examine the
 			// range twice.
 			probes: make([]uint64, 2*h.Profile.PortRange.Size()+1),
@@ -632,8 +630,19 @@ func (m *model) peerFin(c int32) {
 	m.peakTW = max(m.peakTW, m.totalTW)
 	m.eng.After(hr.twLane, kTimeWaitEnd, c)
 	if d.reuse {
-		m.eng.After(hr.reuseLane, kTwReusable, c)
+		m.eng.At(reusableAt(m.eng.Now(), hr.h.Profile.TCPTwReuseDelay), kTwReusable, c)
 	}
+}
+
+// reusableAt is when connect() may first take over a TIME_WAIT that began
+// at entry. tcp_twsk_unique (Linux 6.13+) allows it once
+// time_after32(tcp_clock_ms(), tw_entry_stamp + tcp_tw_reuse_delay), both
+// in whole milliseconds: at the first millisecond strictly after
+// floor(entry) + delay, between delay and delay + 1 ms after entry. The
+// cross-check found the kernel one tick later than an exact delay.
+func reusableAt(entry Time, delay time.Duration) Time {
+	const ms = Time(time.Millisecond)
+	return (entry/ms + Time(delay/time.Millisecond) + 1) * ms
 }
 
 // sample appends the rows for time t: interval counters since the last

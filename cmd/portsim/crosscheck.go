@@ -30,6 +30,8 @@ const (
 	kernelSeriesFile   = "kernel-series.csv"
 	modelSummaryFile   = "sim-summary.json"
 	modelSeriesFile    = "sim-series.csv"
+	kernelPortsFile    = "kernel-ports.csv"
+	modelPortsFile     = "sim-ports.csv"
 	crosscheckPNGFile  = "crosscheck.png"
 	crosscheckSVGFile  = "crosscheck.svg"
 	bindMatrixFile     = "bind-matrix.json"
@@ -86,7 +88,7 @@ Facts that do not depend on timing must agree exactly (attempts, successes
 before the first failure, the parity of the first pass, ports shared across
 destinations, the set of ports once the range is used up). Counts that do
 depend on timing may differ by the attempts within the run's timing
-uncertainty (its largest real-time lag plus 2 ms). Facts that depend on the
+uncertainty (its largest real-time lag plus 1 ms). Facts that depend on the
 kernel's secret key (the order within a parity class) are compared with the
 simulator's spread over %d other keys.
 
@@ -101,6 +103,8 @@ The output directory (--out) receives, per scenario:
   %-20s and series.csv schema
   %-20s the simulator's run
   %-20s
+  %-20s the ports chosen, in order, by the kernel and the simulator
+  %-20s
   %-20s the overlay chart: kernel (solid) and simulator (dashed)
   %-20s occupancy and failures over time
 
@@ -108,7 +112,7 @@ Exit status: 0 when everything agrees, 1 when something disagrees or the
 run fails, 2 for usage errors (a scenario that cannot run on loopback, one
 longer than --max-duration).`,
 			crosscheck.Ensemble, len(scenarios.Suite()), comparisonFile, kernelSummaryFile, kernelSeriesFile,
-			modelSummaryFile, modelSeriesFile, crosscheckPNGFile, crosscheckSVGFile),
+			modelSummaryFile, modelSeriesFile, kernelPortsFile, modelPortsFile, crosscheckPNGFile, crosscheckSVGFile),
 		Example: `  sudo portsim crosscheck crosscheck/exhaust-one
   sudo portsim crosscheck --suite --out xc
   portsim crosscheck scenario.yaml --set workloads.0.arrival.rate=50`,
@@ -244,6 +248,12 @@ func writeCrosscheckFiles(dir string, out *crosscheckOutcome, kernel, model *sim
 		return err
 	}
 	if err := writeSeriesFile(filepath.Join(dir, modelSeriesFile), &model.Series); err != nil {
+		return err
+	}
+	if err := writePortsFile(filepath.Join(dir, kernelPortsFile), kernel); err != nil {
+		return err
+	}
+	if err := writePortsFile(filepath.Join(dir, modelPortsFile), model); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(out, "", "  ")

@@ -56,10 +56,11 @@ func (m Metric) Verdict() string {
 }
 
 // ClockGranularity is the resolution of the kernel clock behind
-// tcp_tw_reuse_delay (tcp_clock_ms, with a strict time_after32 test in
-// tcp_twsk_unique, Linux 6.13+): a TIME_WAIT socket becomes reusable up to
-// 2 ms after the simulator's exact instant.
-const ClockGranularity = 2 * time.Millisecond
+// tcp_tw_reuse_delay (tcp_clock_ms in tcp_twsk_unique, Linux 6.13+). The
+// simulator rounds to whole milliseconds as the kernel does, but the
+// kernel's millisecond ticks are not aligned with the run's start, so a
+// TIME_WAIT becomes reusable up to 1 ms earlier or later than modelled.
+const ClockGranularity = time.Millisecond
 
 // Tolerance is how many attempts a timing-dependent count may differ by:
 // those that arrive within the timing uncertainty (the run's largest

@@ -78,6 +78,6 @@ func TestParityClass(t *testing.T) {
 // The tolerance is the attempts within the timing uncertainty, plus one.
 func TestTolerance(t *testing.T) {
 	s, _ := load(t, "crosscheck/exhaust-one") // 200/s
-	assert.Equal(t, 1+1, Tolerance(s, 0), "200/s x 2 ms = 0.4, rounded up")
-	assert.Equal(t, 3+1, Tolerance(s, 13*time.Millisecond), "200/s x 15 ms = 3")
+	assert.Equal(t, 1+1, Tolerance(s, 0), "200/s x 1 ms = 0.2, rounded up")
+	assert.Equal(t, 3+1, Tolerance(s, 14*time.Millisecond), "200/s x 15 ms = 3")
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -37,6 +39,11 @@ func Run(ctx context.Context, s *scenarios.Scenario, opt Options) (*Report, *sce
 			iso = Namespace
 		}
 	}
+	unlock, err := lockMachine(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
 	var reps []*Report
 	model := s
 	switch iso {
@@ -195,9 +202,44 @@ func RunBindMatrix(ctx context.Context) ([]MatrixRow, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the bind-conflict matrix needs root, for a private network namespace")
 	}
+	unlock, err := lockMachine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	reply, err := spawn(ctx, childSpec{Matrix: true, Host: -1})
 	if err != nil {
 		return nil, err
 	}
 	return reply.Matrix, nil
+}
+
+// lockMachine takes a machine-wide lock (flock on a file in the temporary
+// directory) for the length of a real run, waiting for another portsim
+// process's run to end. Runs must not overlap even in separate namespaces:
+// Linux keeps one table_perturb for the whole machine (a static array in
+// inet_hashtables.c, indexed by a hash that does not include the
+// namespace), so the connect()s of one run move the next port of another,
+// and the two would compete for the CPU as well.
+func lockMachine(ctx context.Context) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "portsim-realsock.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("the real-run lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			f.Close()
+			return nil, fmt.Errorf("the real-run lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
