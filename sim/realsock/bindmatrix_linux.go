@@ -144,7 +144,7 @@ func kernelFirstSocket(fds *matrixFDs, c MatrixCase, local netip.AddrPort) (int,
 		if err != nil {
 			return -1, err
 		}
-		if err := unix.Connect(peer, matrixSockaddr(target)); err != nil {
+		if err := matrixConnect(peer, matrixSockaddr(target)); err != nil {
 			return -1, fmt.Errorf("peer connect to %v: %w", target, err)
 		}
 		child, err := fds.accept(fd)
@@ -160,7 +160,7 @@ func kernelFirstSocket(fds *matrixFDs, c MatrixCase, local netip.AddrPort) (int,
 		if err != nil {
 			return -1, err
 		}
-		if err := unix.Connect(fd, matrixSockaddr(target.addr)); err != nil {
+		if err := matrixConnect(fd, matrixSockaddr(target.addr)); err != nil {
 			return -1, fmt.Errorf("connect %v to %v: %w", local, target.addr, err)
 		}
 		peer, err := fds.accept(target.fd)
@@ -278,9 +278,43 @@ func (f *matrixFDs) socket(o MatrixOpts) (int, error) {
 	return fd, setMatrixTimeouts(fd)
 }
 
+// matrixConnect is connect(2) that survives a signal: the Go runtime's
+// preemption signal (SIGURG) can interrupt a connect() that has a send
+// timeout (SO_SNDTIMEO, so it is not restarted), and the handshake then
+// goes on without the caller (inet_stream_connect returns EINTR with the
+// socket in SYN_SENT). Wait for it to finish and return its outcome.
+func matrixConnect(fd int, sa unix.Sockaddr) error {
+	err := unix.Connect(fd, sa)
+	if err != unix.EINTR && err != unix.EALREADY {
+		return err
+	}
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(p, 2000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		if e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+			return err
+		} else if e != 0 {
+			return unix.Errno(e)
+		}
+		return nil
+	}
+}
+
 // accept accepts the pending connection of listener l.
 func (f *matrixFDs) accept(l int) (int, error) {
 	fd, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+	for err == unix.EINTR {
+		fd, _, err = unix.Accept4(l, unix.SOCK_CLOEXEC)
+	}
 	if err != nil {
 		return -1, fmt.Errorf("accept: %w", err)
 	}
