@@ -254,7 +254,11 @@ func (r *runner) arrival(at time.Duration, wk *work) {
 	d.attempts++
 	r.ivAttempts++
 	fd, local, err := open(wk, dst)
-	if fd >= 0 && local.Port() != 0 {
+	if err == nil || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ETIMEDOUT) {
+		// The port was allocated, as the simulator records it: a
+		// connect() the peer refused still took one; a bind(0) whose
+		// connect() found its 4-tuple taken did not get the
+		// connection's port.
 		r.res.Ports = appendChoice(r.res.Ports, at, gi, local.Port())
 	}
 	if err != nil {
