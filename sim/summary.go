@@ -125,8 +125,8 @@ func (m *model) result() *Result {
 			ds.Destination = d.d.Remote.String()
 		}
 		sum.Domains = append(sum.Domains, ds)
-		merge(&hostTotals[d.host], &ds.Totals)
-		merge(&sum.Totals, &ds.Totals)
+		hostTotals[d.host].Add(&ds.Totals)
+		sum.Totals.Add(&ds.Totals)
 	}
 	all := []uint64{}
 	for i, hr := range m.hosts {
@@ -200,16 +200,18 @@ func (d *domRun) totals() Totals {
 	return t
 }
 
-// merge adds the counters of src to dst (peaks are set by the caller).
-func merge(dst, src *Totals) {
-	dst.Attempts += src.Attempts
-	dst.Successes += src.Successes
+// Add adds the counters of src to t (attempts, successes, failures by
+// errno) and keeps the earlier first failure; peaks are left to the caller,
+// since peaks of parts do not add. t.Failures must be non-nil.
+func (t *Totals) Add(src *Totals) {
+	t.Attempts += src.Attempts
+	t.Successes += src.Successes
 	for k, n := range src.Failures {
-		dst.Failures[k] += n
+		t.Failures[k] += n
 	}
-	if src.FirstFailureS != nil && (dst.FirstFailureS == nil || *src.FirstFailureS < *dst.FirstFailureS) {
+	if src.FirstFailureS != nil && (t.FirstFailureS == nil || *src.FirstFailureS < *t.FirstFailureS) {
 		f := *src.FirstFailureS
-		dst.FirstFailureS = &f
+		t.FirstFailureS = &f
 	}
 }
 

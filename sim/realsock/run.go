@@ -174,7 +174,7 @@ func merge(reps []*Report) *Report {
 	}
 	sum.Totals = sim.Totals{Failures: map[string]uint64{}}
 	for i := range sum.Hosts {
-		addTotals(&sum.Totals, &sum.Hosts[i].Totals)
+		sum.Totals.Add(&sum.Hosts[i].Totals)
 	}
 	sum.PeakTimeWait, sum.PeakPortsInUse = 0, 0
 	for _, row := range res.Series.Rows {

@@ -395,7 +395,7 @@ func (r *runner) finish() {
 		if n := len(r.res.Series.Rows); n > 0 {
 			ds.MeanPortsInUse = r.obs.sumInUse[i] / float64(n)
 		}
-		addTotals(&host, &ds.Totals)
+		host.Add(&ds.Totals)
 	}
 	host.PeakTimeWait, host.PeakPortsInUse = r.obs.hostPeakTW, r.obs.hostPeakPorts
 	for i := range sum.Hosts {
@@ -404,21 +404,8 @@ func (r *runner) finish() {
 		}
 	}
 	sum.Totals = sim.Totals{Failures: map[string]uint64{}}
-	addTotals(&sum.Totals, &host)
+	sum.Totals.Add(&host)
 	sum.PeakTimeWait, sum.PeakPortsInUse = host.PeakTimeWait, host.PeakPortsInUse
-}
-
-// addTotals adds src's counters to dst and keeps the earliest first failure.
-func addTotals(dst, src *sim.Totals) {
-	dst.Attempts += src.Attempts
-	dst.Successes += src.Successes
-	for k, n := range src.Failures {
-		dst.Failures[k] += n
-	}
-	if src.FirstFailureS != nil && (dst.FirstFailureS == nil || *src.FirstFailureS < *dst.FirstFailureS) {
-		f := *src.FirstFailureS
-		dst.FirstFailureS = &f
-	}
 }
 
 // teardown closes every socket the run opened: connections with an RST
