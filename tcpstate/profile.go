@@ -107,8 +107,24 @@ type Profile struct {
 	// (-1) means no cap (the other stacks); SetSysctl refuses negative
 	// values, which the kernel reads as "no TIME_WAIT", like 0.
 	TCPMaxTwBuckets int
+	// SynRetries is how many times connect() retransmits an unanswered
+	// SYN before it fails with ETIMEDOUT, and SynRTO the wait before the
+	// first retransmission, doubled after each; after the last one the
+	// stack waits one more doubled interval (Linux: net.ipv4.tcp_syn_retries
+	// default 6 (TCP_SYN_RETRIES) and TCP_TIMEOUT_INIT 1 s, RFC 6298 §2.1:
+	// 1+2+...+64 = 127 s; Windows: TcpMaxConnectRetransmissions 2 and
+	// TcpInitialRTT 3 s: 3+6+12 = 21 s). A SYN a NAT drops is retransmitted
+	// this way.
+	SynRetries int
+	SynRTO     time.Duration
 	// Source names where the preset's numbers come from.
 	Source string
+}
+
+// SynTimeout returns when, after the first SYN, retransmission k (1-based)
+// is sent; k = SynRetries+1 is when connect() gives up with ETIMEDOUT.
+func (p *Profile) SynTimeout(k int) time.Duration {
+	return p.SynRTO * time.Duration(1<<k-1)
 }
 
 // dynamicPorts is the IANA dynamic/private port range of RFC 6335 §6,
@@ -155,7 +171,9 @@ var presets = map[string]Profile{
 		BindAllocator:     alloc.NameSequential,
 		UDPAllocator:      alloc.NameSequential,
 		TCPMaxTwBuckets:   NoTwCap,
-		Source:            "Microsoft docs: troubleshoot-tcpip-port-exhaust, TcpTimedWaitDelay; allocation order undocumented, assumed sequential",
+		SynRetries:        2,
+		SynRTO:            3 * time.Second,
+		Source:            "Microsoft docs: troubleshoot-tcpip-port-exhaust, TcpTimedWaitDelay, TcpMaxConnectRetransmissions, TcpInitialRTT; allocation order undocumented, assumed sequential",
 	},
 	// macOS (XNU bsd/netinet/in_pcb.c in_pcbbind, os-semantics.md §6.1):
 	// portrange 49152-65535, net.inet.tcp.randomize_ports=0 (sequential
@@ -175,6 +193,8 @@ var presets = map[string]Profile{
 		BindAllocator:         alloc.NameSequential,
 		UDPAllocator:          alloc.NameRandomStart, // net.inet.udp.randomize_ports=1
 		TCPMaxTwBuckets:       NoTwCap,
+		SynRetries:            6, // assumption: RFC 6298 §2.1 1 s doubling; the BSD and gVisor schedules are not modelled
+		SynRTO:                time.Second,
 		Source:                "XNU in_pcb.c in_pcbbind, tcp_usrreq.c tcp_connect, tcp_timer.h",
 	},
 	// FreeBSD 14/15 (sys/netinet/in_pcb.c in_pcb_lport_dest): portrange
@@ -205,6 +225,8 @@ var presets = map[string]Profile{
 		BindAllocator:         alloc.NameRandomStart,
 		UDPAllocator:          alloc.NameRandomStart,
 		TCPMaxTwBuckets:       NoTwCap,
+		SynRetries:            6, // assumption: RFC 6298 §2.1 1 s doubling; the BSD and gVisor schedules are not modelled
+		SynRTO:                time.Second,
 		Source:                "gVisor pkg/tcpip/ports/ports.go, tcp/protocol.go",
 	},
 	// ns-3 (src/internet/model/ipv4-end-point-demux.cc): 49152-65535, one
@@ -223,6 +245,8 @@ var presets = map[string]Profile{
 		UDPAllocator:      alloc.NameSequential,
 		FirstPort:         49153,
 		TCPMaxTwBuckets:   NoTwCap,
+		SynRetries:        6, // assumption: ns-3 TcpSocket ConnCount 6; ConnTimeout 3 s
+		SynRTO:            3 * time.Second,
 		Source:            "ns-3 ipv4-end-point-demux.cc, tcp-socket-base.cc",
 	},
 }
@@ -248,6 +272,8 @@ func freeBSD(name, allocator string, noLocalTimeWait bool, source string) Profil
 		BindAllocator:         allocator,
 		UDPAllocator:          allocator,
 		TCPMaxTwBuckets:       NoTwCap,
+		SynRetries:            6, // assumption: RFC 6298 §2.1 1 s doubling; the BSD and gVisor schedules are not modelled
+		SynRTO:                time.Second,
 		Source:                source,
 	}
 }
@@ -271,6 +297,8 @@ func linuxEra(name, connect, source string) Profile {
 		UnprivilegedPortStart: 1024,
 		TCPTimestamps:         true,
 		TCPMaxTwBuckets:       131072,
+		SynRetries:            6,
+		SynRTO:                time.Second,
 		Source:                source,
 	}
 }
@@ -312,6 +340,7 @@ var HostSysctls = []string{
 	"tcp_fin_timeout",
 	"ip_unprivileged_port_start",
 	"ip_autobind_reuse",
+	"tcp_syn_retries",
 }
 
 // optionalSysctls may be missing on older kernels; ReadHost then keeps the
@@ -422,6 +451,13 @@ func (p *Profile) SetSysctl(key, value string) error {
 			return err
 		}
 		p.TCPTimestamps = n != 0
+	case "net.ipv4.tcp_syn_retries":
+		// ip-sysctl.rst: 1 to 127 (MAX_TCP_SYNCNT).
+		n, err := intIn(value, 1, 127)
+		if err != nil {
+			return err
+		}
+		p.SynRetries = n
 	case "net.ipv4.tcp_max_tw_buckets":
 		n, err := intIn(value, 0, 1<<31-1)
 		if err != nil {

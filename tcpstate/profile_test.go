@@ -92,6 +92,8 @@ func TestSetSysctl(t *testing.T) {
 		{"linux", "net.ipv4.tcp_tw_reuse_delay", "250", ""},
 		{"linux", "net.ipv4.tcp_fin_timeout", "30", ""},
 		{"linux", "net.ipv4.tcp_fin_timeout", "0", "outside 1..3600"},
+		{"linux", "net.ipv4.tcp_syn_retries", "3", ""},
+		{"linux", "net.ipv4.tcp_syn_retries", "128", "outside 1..127"},
 		{"linux", "net.ipv4.ip_unprivileged_port_start", "80", ""},
 		{"linux", "net.ipv4.ip_autobind_reuse", "2", "outside 0..1"},
 		{"linux", "net.ipv4.tcp_tw_reuse_delay", "0", "outside 1..60000"},
@@ -126,6 +128,7 @@ func TestReadHostFake(t *testing.T) {
 		"tcp_max_tw_buckets":      "4096",
 		"tcp_timestamps":          "1",
 		"tcp_fin_timeout":         "30",
+		"tcp_syn_retries":         "4",
 	})
 	p, err := ReadHost(dir)
 	require.NoError(t, err)
@@ -135,6 +138,8 @@ func TestReadHostFake(t *testing.T) {
 	assert.Equal(t, 0, p.TCPTwReuse)
 	assert.Equal(t, 4096, p.TCPMaxTwBuckets)
 	assert.Equal(t, 30*time.Second, p.TCPFinTimeout)
+	assert.Equal(t, 4, p.SynRetries)
+	assert.Equal(t, 31*time.Second, p.SynTimeout(5), "1+2+4+8+16 s: the give-up time after 4 retransmissions")
 	assert.Equal(t, 9999, p.UsablePorts())
 	assert.Contains(t, p.Source, dir)
 
@@ -188,6 +193,7 @@ func TestSysctlNames(t *testing.T) {
 		"net.ipv4.ip_unprivileged_port_start",
 		"net.ipv4.tcp_fin_timeout",
 		"net.ipv4.tcp_max_tw_buckets",
+		"net.ipv4.tcp_syn_retries",
 		"net.ipv4.tcp_timestamps",
 		"net.ipv4.tcp_tw_reuse",
 		"net.ipv4.tcp_tw_reuse_delay",

@@ -141,6 +141,7 @@ func TestEffective(t *testing.T) {
 		"tcp_fin_timeout":         "60",
 		"tcp_max_tw_buckets":      "262144",
 		"ip_autobind_reuse":       "0",
+		"tcp_syn_retries":         "6",
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o644))
 	}
