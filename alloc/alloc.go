@@ -169,19 +169,16 @@ var ErrUnknownAllocator = errors.New("unknown allocator")
 // fields they use. Range is validated by New for all of them. Files that
 // define allocators add theirs with register in an init function, as
 // database/sql drivers do, so each algorithm stays in its own file.
-var registry = map[string]func(Config) (Allocator, error){
-	NameSequential:  newSequential,
-	NameRandomStart: newRandomStart,
+var registry = registryOf[Config, Allocator]{
+	noun: "allocator", err: ErrUnknownAllocator,
+	mk: map[string]func(Config) (Allocator, error){
+		NameSequential:  newSequential,
+		NameRandomStart: newRandomStart,
+	},
 }
 
-// register adds a constructor under name; registering a name twice is a
-// programming error and panics.
-func register(name string, mk func(Config) (Allocator, error)) {
-	if _, dup := registry[name]; dup {
-		panic("alloc: allocator " + name + " registered twice")
-	}
-	registry[name] = mk
-}
+// register adds an allocator constructor under name.
+func register(name string, mk func(Config) (Allocator, error)) { registry.add(name, mk) }
 
 // New returns the allocator registered under name, configured by cfg.
 //
@@ -189,9 +186,9 @@ func register(name string, mk func(Config) (Allocator, error)) {
 // known names), an invalid cfg.Range, a cfg.First outside the range for
 // "sequential", or a nil cfg.Rand for "random-start".
 func New(name string, cfg Config) (Allocator, error) {
-	mk, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("alloc: %w %q (known: %s)", ErrUnknownAllocator, name, strings.Join(Names(), ", "))
+	mk, err := registry.lookup(name)
+	if err != nil {
+		return nil, err
 	}
 	if err := cfg.Range.Validate(); err != nil {
 		return nil, fmt.Errorf("alloc: %s: %w", name, err)
@@ -200,9 +197,39 @@ func New(name string, cfg Config) (Allocator, error) {
 }
 
 // Names returns the names New accepts, sorted; the slice is the caller's.
-func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
+func Names() []string { return registry.names() }
+
+// registryOf maps names to constructors of one kind of algorithm (host
+// allocators, NAT pickers).
+type registryOf[C, T any] struct {
+	noun string
+	err  error // wrapped by lookup's error for an unknown name
+	mk   map[string]func(C) (T, error)
+}
+
+// add registers mk under name; registering a name twice is a programming
+// error and panics.
+func (r *registryOf[C, T]) add(name string, mk func(C) (T, error)) {
+	if _, dup := r.mk[name]; dup {
+		panic("alloc: " + r.noun + " " + name + " registered twice")
+	}
+	r.mk[name] = mk
+}
+
+// lookup returns the constructor registered under name, or an error
+// wrapping r.err that lists the known names.
+func (r *registryOf[C, T]) lookup(name string) (func(C) (T, error), error) {
+	mk, ok := r.mk[name]
+	if !ok {
+		return nil, fmt.Errorf("alloc: %w %q (known: %s)", r.err, name, strings.Join(r.names(), ", "))
+	}
+	return mk, nil
+}
+
+// names returns the registered names, sorted.
+func (r *registryOf[C, T]) names() []string {
+	names := make([]string, 0, len(r.mk))
+	for n := range r.mk {
 		names = append(names, n)
 	}
 	slices.Sort(names)
