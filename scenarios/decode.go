@@ -1,8 +1,10 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/portsim/portsim/alloc"
 )
 
 // The scenario is decoded by walking the goccy/go-yaml AST rather than with
@@ -29,6 +33,12 @@ type decoder struct {
 	// origin maps the nodes that --set put into the document to the
 	// override's path, so that errors in them point at the override.
 	origin map[ast.Node]string
+	// Once the hosts are decoded (see lookupHost): hostIndex is a host's
+	// index by Name, groupIndex the first instance of a host written with
+	// count > 1 by its written name, hostAddr the first host with each
+	// address.
+	hostIndex, groupIndex map[string]int
+	hostAddr              map[netip.Addr]int
 }
 
 // val is one YAML value on its way to a Go value: the node with anchors and
@@ -462,4 +472,47 @@ func (d *decoder) duration(v val) (time.Duration, error) {
 		}
 	}
 	return 0, d.fail(v, "must be a duration with a unit such as \"100ms\" or \"60s\", got %s", describe(v.node))
+}
+
+// whole decodes a whole number from lo to hi (written as an integer, or a
+// float with no fraction).
+func (d *decoder) whole(v val, lo, hi int) (int, error) {
+	n, err := d.number(v)
+	if err != nil {
+		return 0, err
+	}
+	if n < float64(lo) || n > float64(hi) || n != math.Trunc(n) {
+		return 0, d.fail(v, "must be a whole number from %d to %d, got %v", lo, hi, n)
+	}
+	return int(n), nil
+}
+
+// valueText is a scalar's text as written ("30s", 100, true), for the
+// settings a summary records.
+func valueText(v val) string {
+	if s, ok := v.node.(*ast.StringNode); ok {
+		return s.Value
+	}
+	if tk := v.node.GetToken(); tk != nil {
+		return tk.Value
+	}
+	return ""
+}
+
+// portRange decodes an inclusive port range "LOW HIGH" (alloc.ParseRange);
+// the message is the range's problem, the field already names the value.
+func (d *decoder) portRange(v val) (alloc.Range, error) {
+	text, err := d.str(v)
+	if err != nil {
+		return alloc.Range{}, err
+	}
+	r, err := alloc.ParseRange(text)
+	if err != nil {
+		var re *alloc.RangeError
+		if errors.As(err, &re) {
+			err = re.Err
+		}
+		return r, d.fail(v, "%v", err)
+	}
+	return r, nil
 }

@@ -46,6 +46,7 @@ const (
 //	sample: 1s                       # optional, default 1s, <= duration
 //	hosts:
 //	  - name: client
+//	    count: 1                     # optional, 1..100000: N identical VMs or pods
 //	    os: linux                    # a tcpstate preset, or "host"
 //	    addresses: [10.0.0.1]
 //	    ephemeral_range: "32768 60999" # optional, any OS
@@ -65,6 +66,45 @@ const (
 //	    stop: 60s                    # optional, default: the end of the run
 //	    rtt: 1ms                     # optional, default 1ms
 //	    source: 10.0.0.1             # optional, one of the host's addresses
+//	nats:                            # optional NAT middleboxes
+//	  - name: gw                     # required, unique
+//	    preset: aws-nat-gateway      # required, a sim/nat preset
+//	    external_ips: 2              # required: a count, or [198.51.100.1, ...]
+//	    inside: [client]             # required: the hosts behind it
+//	    per_destination_cap: 1000    # optional overrides of the preset
+//	    timeouts: {tcp_established: 350s}
+//	    forwards: [{external_port: 2222, to: "10.0.0.1:22"}]
+//
+// A host with count: N stands for N identical machines: it becomes N hosts
+// named NAME-1 .. NAME-N, instance i with each written address advanced by
+// i-1 (10.0.0.1 -> 10.0.0.i). A name elsewhere in the file (a workload's
+// from, a NAT's inside) means every instance; NAME-i means that one. A
+// workload from such a host runs on every instance, as workloads named
+// WORKLOAD@NAME-i, its source mapped to the instance's address. Servers
+// cannot run on a host with count > 1. Addresses of instances may not
+// collide with any other host's.
+//
+// A NAT takes its behaviour from its preset and the file's overrides:
+// mapping (TCP and UDP) and udp_mapping (UDP alone), each
+// endpoint-independent, address-dependent or address-and-port-dependent;
+// filtering (the same three); pooling (paired, arbitrary, spread, fill);
+// reuse_mapping, port_preservation, port_parity and hairpin (true or
+// false); random (none, random, random-fully: the Linux rule's flag);
+// picker (an alloc NAT port picker); ports ("LOW HIGH", inclusive);
+// per_destination_cap, max_flows, ports_per_host, max_ports_per_host,
+// block_size and max_blocks (whole numbers >= 0); allocation (shared,
+// static, dynamic, blocks, deterministic); timeouts {tcp_established,
+// tcp_transitory, tcp_time_wait, tcp_close, udp, udp_stream,
+// udp_stream_after}, cool_down {fin, rst, half_open, udp} and
+// confirm_window (durations); forwards, static inbound rules
+// {external_port, to: an inside host's ip:port, proto: tcp (default) or
+// udp, external_ip: one of the NAT's (default the first)}. external_ips: N
+// gives the K-th NAT (from 0) the addresses 198.18.K.1 .. 198.18.K.N (RFC
+// 2544's benchmarking range, N <= 254); listed ones may not be a host's or
+// another NAT's. A host is inside at most one NAT. The result is checked as
+// the NAT vendor would (nat.Config.Validate): a value that breaks a rule is
+// reported where the file sets it, or at preset when it is the preset's. A
+// workload may connect to a NAT's external ip:port (hairpin, or a forward).
 //
 // Arrival processes: constant {rate}, poisson {rate}, ramp {from, to},
 // onoff {rate, on, off}. Holding times: fixed {value}, exponential {mean},
@@ -73,10 +113,10 @@ const (
 //
 // overrides are --set PATH=VALUE strings, applied to the document before it
 // is decoded: PATH is dot-separated keys and list indexes
-// (workloads.0.arrival.rate; after "sysctls." the rest of the path is one
-// sysctl key, dots included), VALUE is a YAML scalar or flow value
-// (800, 30s, ["1.2.3.4:80"]). A missing final key, or missing mappings on
-// the way to it, are added; a list index must exist.
+// (workloads.0.arrival.rate, nats.0.timeouts.udp; after "sysctls." the
+// rest of the path is one sysctl key, dots included), VALUE is a YAML
+// scalar or flow value (800, 30s, ["1.2.3.4:80"]). A missing final key, or
+// missing mappings on the way to it, are added; a list index must exist.
 //
 // Every error is an *Error.
 func Parse(src []byte, file string, overrides []string) (*Scenario, error) {
@@ -181,7 +221,7 @@ func yamlError(file string, err error) *Error {
 
 // scenario decodes the top-level mapping.
 func (d *decoder) scenario(root val) (*Scenario, error) {
-	f, err := d.fields(root, "name", "description", "seed", "duration", "sample", "hosts", "workloads", "servers")
+	f, err := d.fields(root, "name", "description", "seed", "duration", "sample", "hosts", "workloads", "servers", "nats")
 	if err != nil {
 		return nil, err
 	}
@@ -215,16 +255,23 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 			return nil, d.fail(v, "must be > 0 and at most the duration (%v), got %v", s.Duration, s.Sample)
 		}
 	}
-	hostName := func(h Host) string { return h.Name }
-	if s.Hosts, err = namedList(f, "hosts", "host", d.host, hostName); err != nil {
+	if err := d.hosts(f, s); err != nil {
 		return nil, err
 	}
-	workload := func(v val) (Workload, error) { return d.workload(v, s) }
-	workloadName := func(w Workload) string { return w.Name }
-	if s.Workloads, err = namedList(f, "workloads", "workload", workload, workloadName); err != nil {
+	made := 0
+	workloads := func(v val) ([]Workload, error) {
+		ws, err := d.workloads(v, s, made)
+		made += len(ws)
+		return ws, err
+	}
+	workloadName := func(w Workload) []string { return []string{w.Name} }
+	const workloadHint = "; a workload from a host with count: N becomes NAME@HOST-1 .. NAME@HOST-N"
+	l, err := namedList(f, "workloads", "workload", workloadHint, workloads, workloadName)
+	if err != nil {
 		return nil, err
 	}
-	if err := d.reuseUnicastPort(s); err != nil {
+	s.Workloads = l.items
+	if err := d.reuseUnicastPort(s, l.entry); err != nil {
 		return nil, err
 	}
 	if v, ok := f.get("servers"); ok {
@@ -244,6 +291,9 @@ func (d *decoder) scenario(root val) (*Scenario, error) {
 			}
 			s.Servers = append(s.Servers, srv)
 		}
+	}
+	if err := d.nats(f, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -266,11 +316,14 @@ func (d *decoder) server(sv val, s *Scenario) (Server, error) {
 	if err != nil {
 		return srv, err
 	}
-	srv.Host = slices.IndexFunc(s.Hosts, func(h Host) bool { return h.Name == hostName })
-	if srv.Host < 0 {
+	var ok bool
+	if srv.Host, _, ok = d.lookupHost(s, hostName); !ok {
 		return srv, d.fail(hv, "no host named %q", hostName)
 	}
 	host := &s.Hosts[srv.Host]
+	if host.Count > 1 {
+		return srv, d.fail(hv, "host %q stands for %d instances (count: %d); servers on a host with count > 1 are not supported: write the server's host without count", host.Group, host.Count, host.Count)
+	}
 	lv, err := f.required("listen", `the address and port to bind, e.g. "0.0.0.0:8080"`)
 	if err != nil {
 		return srv, err
@@ -286,14 +339,9 @@ func (d *decoder) server(sv val, s *Scenario) (Server, error) {
 		return srv, d.fail(lv, "%v is not an address of host %q (addresses: %v) nor a wildcard", a, host.Name, host.Addresses)
 	}
 	if v, ok := f.get("listeners"); ok {
-		n, err := d.number(v)
-		if err != nil {
+		if srv.Listeners, err = d.whole(v, 1, 1024); err != nil {
 			return srv, err
 		}
-		if n < 1 || n > 1024 || n != float64(int(n)) {
-			return srv, d.fail(v, "must be a whole number from 1 to 1024, got %v", n)
-		}
-		srv.Listeners = int(n)
 	}
 	if v, ok := f.get("options"); ok {
 		if srv.Options, err = d.sockOptions(v, host); err != nil {
@@ -349,53 +397,88 @@ func (d *decoder) server(sv val, s *Scenario) (Server, error) {
 // connect() workloads all set it shares local ports across destinations
 // (so-port-scalability.md). A host where only some set it would need
 // per-socket sharing rules, which the connect() table does not model, so
-// that mix is refused.
-func (d *decoder) reuseUnicastPort(s *Scenario) error {
+// that mix is refused. entry gives each workload's index in the file.
+func (d *decoder) reuseUnicastPort(s *Scenario, entry []int) error {
+	// The last workload of each host with the option and without it.
+	on, off := make([]int, len(s.Hosts)), make([]int, len(s.Hosts))
+	for hi := range s.Hosts {
+		on[hi], off[hi] = -1, -1
+	}
+	for i, w := range s.Workloads {
+		switch {
+		case w.Socket.UDP():
+		case w.Options.ReuseUnicastPort:
+			on[w.From] = i
+		default:
+			off[w.From] = i
+		}
+	}
 	for hi := range s.Hosts {
 		h := &s.Hosts[hi]
-		on, off := -1, -1
-		for i, w := range s.Workloads {
-			if w.From != hi || w.Socket.UDP() {
-				continue
-			}
-			if w.Options.ReuseUnicastPort {
-				on = i
-			} else {
-				off = i
-			}
+		if on[hi] >= 0 && off[hi] >= 0 {
+			return &Error{File: d.file, Field: fmt.Sprintf("workloads[%d].options", entry[on[hi]]),
+				Msg: fmt.Sprintf("SO_REUSE_UNICASTPORT is set here but not on workload %q of the same host; set it on every TCP workload of host %q or on none", s.Workloads[off[hi]].Name, h.Name)}
 		}
-		if on >= 0 && off >= 0 {
-			return &Error{File: d.file, Field: fmt.Sprintf("workloads[%d].options", on),
-				Msg: fmt.Sprintf("SO_REUSE_UNICASTPORT is set here but not on workload %q of the same host; set it on every TCP workload of host %q or on none", s.Workloads[off].Name, h.Name)}
-		}
-		if on >= 0 {
+		if on[hi] >= 0 {
 			h.Profile.ConnectSharesPort = true
 		}
 	}
 	return nil
 }
 
-// namedList decodes the required list key of f (hosts, workloads): at
-// least one entry, each decoded by decode, no two with the same name. noun
-// names an entry in messages ("host").
-func namedList[T any](f *fields, key, noun string, decode func(val) (T, error), name func(T) string) ([]T, error) {
+// named is a decoded list of named entries: items, and for each item the
+// index in entries (the list as written) of the entry it comes from; a
+// host with count, or a workload from one, makes several items.
+type named[T any] struct {
+	items   []T
+	entry   []int
+	entries []val
+}
+
+// namedList decodes the required list key of f (hosts, workloads, nats):
+// at least one entry, each decoded by decode into one or more items, no two
+// names the same. names gives the names an item answers to (a host with
+// count answers to its written name and its instance's). noun names an
+// entry in messages ("host"); hint is added to a duplicate-name message
+// when one of the two entries made several items.
+func namedList[T any](f *fields, key, noun, hint string, decode func(val) ([]T, error), names func(T) []string) (named[T], error) {
 	d := f.d
+	var l named[T]
 	vs, err := f.nonEmptyList(key, "list at least one "+noun)
 	if err != nil {
-		return nil, err
+		return l, err
 	}
-	out := make([]T, 0, len(vs))
-	for _, ev := range vs {
-		e, err := decode(ev)
+	l.entries = vs
+	seen := map[string]int{}
+	made := make([]int, len(vs))
+	for i, ev := range vs {
+		items, err := decode(ev)
 		if err != nil {
-			return nil, err
+			return l, err
 		}
-		if j := slices.IndexFunc(out, func(o T) bool { return name(o) == name(e) }); j >= 0 {
-			return nil, d.fail(d.field(ev, "name"), "duplicate %s name %q (%s[%d] has it too)", noun, name(e), key, j)
+		made[i] = len(items)
+		for _, e := range items {
+			for _, n := range names(e) {
+				if j, dup := seen[n]; dup {
+					msg := fmt.Sprintf("duplicate %s name %q (%s[%d] has it too)", noun, n, key, j)
+					if made[i] > 1 || made[j] > 1 {
+						msg += hint
+					}
+					return l, d.fail(d.field(ev, "name"), "%s", msg)
+				}
+				seen[n] = i
+			}
+			l.entry = append(l.entry, i)
 		}
-		out = append(out, e)
+		// A host with count can make 100,000 items of 8 KB: take the
+		// first entry's slice as it is, and append the others at once.
+		if l.items == nil {
+			l.items = items
+		} else {
+			l.items = append(l.items, items...)
+		}
 	}
-	return out, nil
+	return l, nil
 }
 
 // nonEmptyList decodes the required list key of f, which must have at
@@ -448,12 +531,18 @@ func (f *fields) name(noun string) (string, error) {
 // host decodes one entry of hosts.
 func (d *decoder) host(hv val) (Host, error) {
 	var h Host
-	f, err := d.fields(hv, "name", "os", "addresses", "ephemeral_range", "allocator", "so_reuse_unicastport", "privileged", "sysctls", "time_wait")
+	f, err := d.fields(hv, "name", "count", "os", "addresses", "ephemeral_range", "allocator", "so_reuse_unicastport", "privileged", "sysctls", "time_wait")
 	if err != nil {
 		return h, err
 	}
 	if h.Name, err = f.name("host"); err != nil {
 		return h, err
+	}
+	h.Group, h.Instance, h.Count = h.Name, 1, 1
+	if v, ok := f.get("count"); ok {
+		if h.Count, err = d.whole(v, 1, MaxHosts); err != nil {
+			return h, err
+		}
 	}
 
 	osv, err := f.required("os", "one of "+strings.Join(tcpstate.PresetNames(), ", "))
@@ -524,17 +613,9 @@ func (d *decoder) host(hv val) (Host, error) {
 	// m_portFirst/m_portLast); on Linux it is ip_local_port_range, and
 	// setting both to different values is a contradiction.
 	if v, ok := f.get("ephemeral_range"); ok {
-		text, err := d.str(v)
+		r, err := d.portRange(v)
 		if err != nil {
 			return h, err
-		}
-		r, err := alloc.ParseRange(text)
-		if err != nil {
-			var re *alloc.RangeError
-			if errors.As(err, &re) {
-				err = re.Err
-			}
-			return h, d.fail(v, "%v", err)
 		}
 		if set, ok := h.Sysctls["net.ipv4.ip_local_port_range"]; ok && r != h.Profile.PortRange {
 			return h, d.fail(v, "%s contradicts sysctls net.ipv4.ip_local_port_range %q; set one of them", r, set)
@@ -587,33 +668,45 @@ func (d *decoder) host(hv val) (Host, error) {
 }
 
 // workload decodes one entry of workloads; s has its hosts and duration.
-func (d *decoder) workload(wv val, s *Scenario) (Workload, error) {
-	w := Workload{RTT: DefaultRTT, Stop: s.Duration}
+// From is the host `from` names, or the first instance of a host with
+// count; n is how many instances the workload runs on.
+func (d *decoder) workload(wv val, s *Scenario) (w Workload, n int, err error) {
+	w = Workload{RTT: DefaultRTT, Stop: s.Duration}
 	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source", "socket", "options", "port_range", "peer_close_delay")
 	if err != nil {
-		return w, err
+		return w, 0, err
 	}
 	if w.Name, err = f.name("workload"); err != nil {
-		return w, err
+		return w, 0, err
 	}
 
 	fromv, err := f.required("from", "name the host that opens the connections")
 	if err != nil {
-		return w, err
+		return w, 0, err
 	}
 	from, err := d.str(fromv)
 	if err != nil {
-		return w, err
+		return w, 0, err
 	}
-	w.From = slices.IndexFunc(s.Hosts, func(h Host) bool { return h.Name == from })
-	if w.From < 0 {
-		names := make([]string, len(s.Hosts))
-		for i, h := range s.Hosts {
-			names[i] = h.Name
-		}
-		return w, d.fail(fromv, "no host named %q (hosts: %s)", from, strings.Join(names, ", "))
+	var ok bool
+	if w.From, n, ok = d.lookupHost(s, from); !ok {
+		return w, 0, d.fail(fromv, "no host named %q (hosts: %s)", from, strings.Join(hostNames(s), ", "))
 	}
 	host := &s.Hosts[w.From]
+	if n > 1 {
+		// The workload runs on every instance; its fields refer to the
+		// host as written (the first instance's addresses are the
+		// written ones).
+		written := *host
+		written.Name = host.Group
+		host = &written
+	}
+	w, err = d.workloadBody(f, w, s, host)
+	return w, n, err
+}
+
+// workloadBody decodes the fields of a workload after name and from.
+func (d *decoder) workloadBody(f *fields, w Workload, s *Scenario, host *Host) (Workload, error) {
 
 	if err := d.destinations(f, &w); err != nil {
 		return w, err
@@ -705,17 +798,9 @@ func (d *decoder) socketPath(f *fields, w *Workload, host *Host) error {
 		if w.Socket != PortRange {
 			return d.fail(rv, "port_range goes with socket: port-range (IP_LOCAL_PORT_RANGE)")
 		}
-		text, err := d.str(rv)
+		r, err := d.portRange(rv)
 		if err != nil {
 			return err
-		}
-		r, err := alloc.ParseRange(text)
-		if err != nil {
-			var re *alloc.RangeError
-			if errors.As(err, &re) {
-				err = re.Err
-			}
-			return d.fail(rv, "%v", err)
 		}
 		w.PortRange = r
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portsim/portsim/alloc"
+	"github.com/portsim/portsim/sim/nat"
 	"github.com/portsim/portsim/tcpstate"
 )
 
@@ -36,6 +37,23 @@ type Scenario struct {
 	// Servers are listening sockets on hosts; a workload destination equal
 	// to a server's address and port connects to it.
 	Servers []Server
+	// NATs are the NAT middleboxes; a host is behind at most one.
+	NATs []NAT
+}
+
+// NAT is one NAT middlebox of the scenario: a nat preset with the file's
+// overrides applied, validated for its inside addresses.
+type NAT struct {
+	Name string
+	// Config is the resolved configuration (ExternalIPs set).
+	Config nat.Config
+	// Inside indexes Scenario.Hosts: the hosts behind this NAT, every
+	// instance of a host with count > 1.
+	Inside []int
+	// Settings are the fields the file set, as written (YAML key path to
+	// value text), for the summary; nil when it sets none beyond the
+	// preset.
+	Settings map[string]string
 }
 
 // Server is a TCP listener (or a SO_REUSEPORT group of them) on a host.
@@ -65,7 +83,13 @@ type Restart struct {
 
 // Host is one machine that opens connections.
 type Host struct {
+	// Name is unique; an instance of a host written with count: N is
+	// named NAME-1 .. NAME-N.
 	Name string
+	// Group is the name as written in the file, Instance the instance's
+	// number (1..Count), Count the file's count (1 when not set).
+	Group           string
+	Instance, Count int
 	// OS is the preset as written ("linux", "windows", ..., "host").
 	OS string
 	// Addresses are the host's local addresses, at least one, no

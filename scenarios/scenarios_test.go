@@ -76,6 +76,8 @@ func TestBuiltins(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"bind-before-connect", "dotnet-connection-close", "k6-no-reuse", "linux-burst",
+		"nat-app-service", "nat-aws-55k", "nat-azure-lb-prealloc", "nat-gcp-min-ports",
+		"nat-home-router", "nat-k8s-masquerade",
 		"reuseport-listeners", "server-closes-first", "server-restart-eaddrinuse",
 		"spread-destinations", "this-host", "tw-reuse-loopback",
 	}, names, "sorted by name")
@@ -253,7 +255,7 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:13:39: workloads[0].arrival.rate: must be a finite number, got .inf`},
 		{"unknown top-level key",
 			edit(t, "duration: 120s\n", "duration: 120s\nhii: 1\n"),
-			`t.yaml:3:1: hii: unknown field "hii" (known: name, description, seed, duration, sample, hosts, workloads, servers)`},
+			`t.yaml:3:1: hii: unknown field "hii" (known: name, description, seed, duration, sample, hosts, workloads, servers, nats)`},
 		{"unknown nested key",
 			edit(t, "    stop: 60s\n", "    stop: 60s\n    hii: 1\n"),
 			`t.yaml:17:5: workloads[0].hii: unknown field "hii" (known: name, from, to, arrival, hold, close, start, stop, rtt, source, socket, options, port_range, peer_close_delay)`},
@@ -391,7 +393,7 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:3:8: hosts: list at least one host`},
 		{"unknown sysctl",
 			edit(t, "tcp_tw_reuse: 0", "tcp_syncookies: 1"),
-			`t.yaml:8:7: hosts[0].sysctls.net.ipv4.tcp_syncookies: unknown sysctl "net.ipv4.tcp_syncookies" (known: net.ipv4.ip_autobind_reuse, net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.ip_unprivileged_port_start, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_timestamps, net.ipv4.tcp_tw_reuse, net.ipv4.tcp_tw_reuse_delay)`},
+			`t.yaml:8:7: hosts[0].sysctls.net.ipv4.tcp_syncookies: unknown sysctl "net.ipv4.tcp_syncookies" (known: net.ipv4.ip_autobind_reuse, net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.ip_unprivileged_port_start, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_syn_retries, net.ipv4.tcp_timestamps, net.ipv4.tcp_tw_reuse, net.ipv4.tcp_tw_reuse_delay)`},
 		{"sysctl value out of range",
 			edit(t, "tcp_tw_reuse: 0", "tcp_tw_reuse: 3"),
 			`t.yaml:8:30: hosts[0].sysctls.net.ipv4.tcp_tw_reuse: 3 is outside 0..2`},
@@ -446,7 +448,7 @@ workloads:
 	// defaults is not a scenario field; anchors must live in a field, so put
 	// the anchor on the first workload instead.
 	_, err := Parse([]byte(src), "t.yaml", nil)
-	require.EqualError(t, err, `t.yaml:9:1: defaults: unknown field "defaults" (known: name, description, seed, duration, sample, hosts, workloads, servers)`)
+	require.EqualError(t, err, `t.yaml:9:1: defaults: unknown field "defaults" (known: name, description, seed, duration, sample, hosts, workloads, servers, nats)`)
 
 	src = base + `  - &second
     name: second
@@ -602,7 +604,7 @@ func TestOverrideErrors(t *testing.T) {
 	tests := []struct {
 		name, set, want string
 	}{
-		{"bad path", "nosuch.x=1", `--set: nosuch: unknown field "nosuch" (known: name, description, seed, duration, sample, hosts, workloads, servers)`},
+		{"bad path", "nosuch.x=1", `--set: nosuch: unknown field "nosuch" (known: name, description, seed, duration, sample, hosts, workloads, servers, nats)`},
 		{"bad nested path", "workloads.0.arrival.burst=1", `--set: workloads[0].arrival.burst: unknown field "burst" (known: process, rate, from, to, on, off)`},
 		{"into a scalar", "duration.x=1", `--set: duration.x: duration is "120s", not a mapping or a list, so it has no "x"`},
 		{"bad index", "workloads.3.stop=1s", `--set: workloads.3.stop: index 3 is out of range: workloads has 1 entry`},
@@ -698,7 +700,7 @@ func TestLoad(t *testing.T) {
 	assert.EqualError(t, err, path+":13:39: workloads[0].arrival.rate: must be > 0, got -5")
 
 	tests := []struct{ arg, want string }{
-		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, dotnet-connection-close, k6-no-reuse, linux-burst, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
+		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, dotnet-connection-close, k6-no-reuse, linux-burst, nat-app-service, nat-aws-55k, nat-azure-lb-prealloc, nat-gcp-min-ports, nat-home-router, nat-k8s-masquerade, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
 		{dir, dir + ": is a directory, not a scenario file"},
 	}
 	for _, tt := range tests {
