@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim/nat"
 )
 
 // referenceScenario is the benchmark of DESIGN.md: Linux defaults, 10
@@ -61,4 +63,29 @@ func BenchmarkReferenceScenario(b *testing.B) {
 	b.ReportMetric(float64(conns)/sec, "conns/s")
 	b.ReportMetric(float64(events)/sec, "events/s")
 	b.ReportMetric(perSocket, "B/socket")
+}
+
+// BenchmarkReferenceScenarioNAT is the reference scenario with the client
+// behind a Linux MASQUERADE (linux-masquerade preset, one external IP):
+// every connection also opens, closes and expires a NAT flow, held 120 s
+// in conntrack TIME_WAIT after the close, about 240,000 flows at once. The
+// issue's budget is at most twice the reference's cost per connection.
+func BenchmarkReferenceScenarioNAT(b *testing.B) {
+	s := referenceScenario(b)
+	cfg, err := nat.Preset(nat.PresetLinuxMasquerade)
+	require.NoError(b, err)
+	cfg.ExternalIPs = []netip.Addr{netip.MustParseAddr("198.18.0.1")}
+	s.NATs = []scenarios.NAT{{Name: "masq", Config: cfg, Inside: []int{0}}}
+	var conns uint64
+	for b.Loop() {
+		m, err := newModel(s)
+		require.NoError(b, err)
+		m.loop()
+		for _, d := range m.doms {
+			conns += d.attempts
+		}
+		st := m.nats[0].n.Stats()
+		require.Zero(b, st.Drops[nat.DropOutOfResources]+st.Drops[nat.DropTableFull], "the benchmark must not exhaust the NAT")
+	}
+	b.ReportMetric(float64(conns)/b.Elapsed().Seconds(), "conns/s")
 }

@@ -51,8 +51,10 @@ type Summary struct {
 	// lowest index), whose rows Series.Domain holds. -1 when there are none.
 	MostLoaded int `json:"most_loaded_domain"`
 	// Servers are the scenario's listeners and what they accepted.
-	Servers  []ServerSummary `json:"servers,omitempty"`
-	Analytic Analytic        `json:"analytic"`
+	Servers []ServerSummary `json:"servers,omitempty"`
+	// NATs are the scenario's NAT middleboxes and what they did.
+	NATs     []NATSummary `json:"nats,omitempty"`
+	Analytic Analytic     `json:"analytic"`
 	// Events is the number of events the engine processed.
 	Events uint64 `json:"events"`
 }
@@ -102,6 +104,74 @@ type RestartSummary struct {
 	Attempts  int      `json:"attempts"`
 	LastErrno string   `json:"last_errno,omitempty"`
 	Rule      string   `json:"rule,omitempty"`
+}
+
+// NATSummary is what one NAT did over the run. A mapping is one flow's
+// external 5-tuple, held from the first packet to the end of its hold
+// (timeout plus cool-down) after the flow ends.
+type NATSummary struct {
+	Name   string `json:"name"`
+	Preset string `json:"preset"`
+	// Settings are the fields the scenario set over the preset, as written.
+	Settings map[string]string `json:"settings,omitempty"`
+	// Notes name the sources of the preset's numbers and its assumptions.
+	Notes []string `json:"notes"`
+	// MappingsPeak is the most mappings held at once, in RFC 4787's sense:
+	// one per inside endpoint under endpoint-independent mapping, per
+	// endpoint and remote address under address-dependent, per flow under
+	// address-and-port-dependent mapping. FlowsPeak is the most flows (each
+	// holding an external 5-tuple) at once.
+	MappingsPeak int `json:"mappings_peak"`
+	FlowsPeak    int `json:"flows_peak"`
+	// Drops counts dropped packets by reason ("out-of-resources",
+	// "per-destination-cap", "table-full", "endpoint-independence-conflict",
+	// "no-port-allocation", "insert-failed", "filtered", "no-hairpin"); a
+	// retransmitted SYN that is dropped again counts again.
+	Drops map[string]uint64 `json:"drops"`
+	// FirstDropS is the virtual time of the first drop, nil if none.
+	FirstDropS *float64 `json:"first_drop_s"`
+	// Preserved, Reused and Searched count how flows got their external
+	// port: the inside port kept, the endpoint's existing mapping, the
+	// picker's search; Evicted counts closing flows a Linux 6.5+ search
+	// evicted.
+	Preserved uint64 `json:"preserved"`
+	Reused    uint64 `json:"reused"`
+	Searched  uint64 `json:"searched"`
+	Evicted   uint64 `json:"evicted"`
+	// ProbesPerSearch is the mean number of candidates a search examined,
+	// ProbesMax the most in one search.
+	ProbesPerSearch float64            `json:"probes_per_search"`
+	ProbesMax       int                `json:"probes_max"`
+	ExternalIPs     []NATIPSummary     `json:"external_ips"`
+	Inside          []NATInsideSummary `json:"inside"`
+	Destinations    []NATDestSummary   `json:"destinations"`
+}
+
+// NATIPSummary is one external IP: the most mappings it held at once and
+// the most distinct external ports in use.
+type NATIPSummary struct {
+	Address   string `json:"address"`
+	PeakFlows int    `json:"peak_mappings"`
+	PeakPorts int    `json:"peak_ports"`
+}
+
+// NATInsideSummary is one inside address: the most mappings it held, the
+// most ports allocated to it (static, dynamic, block or deterministic
+// allocation; 0 when ports are shared), and its drops by reason.
+type NATInsideSummary struct {
+	Host          string            `json:"host"`
+	Address       string            `json:"address"`
+	PeakFlows     int               `json:"peak_mappings"`
+	PeakAllocated int               `json:"peak_allocated"`
+	Drops         map[string]uint64 `json:"drops"`
+}
+
+// NATDestSummary is one destination seen through the NAT.
+type NATDestSummary struct {
+	Destination string            `json:"destination"`
+	Proto       string            `json:"proto"`
+	PeakFlows   int               `json:"peak_mappings"`
+	Drops       map[string]uint64 `json:"drops"`
 }
 
 // Quantiles of a distribution of integers.
@@ -206,6 +276,27 @@ type Series struct {
 	// Domain holds the most loaded domain's rows (same length as Rows), for
 	// the occupancy plot.
 	Domain []DomainRow `json:"domain_rows"`
+	// NATs hold each NAT's rows (same length as Rows).
+	NATs []NATSeries `json:"nats,omitempty"`
+}
+
+// NATSeries is one NAT's samples; IPs and Inside name the columns of
+// NATRow.IPPorts and NATRow.InsideFlows.
+type NATSeries struct {
+	Name   string   `json:"name"`
+	IPs    []string `json:"external_ips"`
+	Inside []string `json:"inside_hosts"`
+	Rows   []NATRow `json:"rows"`
+}
+
+// NATRow is one sample of a NAT: mappings held, drops during the interval,
+// distinct ports in use on each external IP, mappings of each inside
+// address.
+type NATRow struct {
+	Flows       int    `json:"mappings"`
+	Drops       uint64 `json:"drops"`
+	IPPorts     []int  `json:"ip_ports"`
+	InsideFlows []int  `json:"inside_mappings"`
 }
 
 // Row is one sample of the whole run.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/portsim/portsim/alloc"
 	"github.com/portsim/portsim/scenarios"
+	"github.com/portsim/portsim/sim/nat"
 	"github.com/portsim/portsim/tcpstate"
 )
 
@@ -46,6 +47,8 @@ type hostRun struct {
 	twLane    LaneID
 	finLane   LaneID   // tcp_fin_timeout
 	probes    []uint64 // histogram of probes per allocation, indexed by probes
+	natIdx    int      // the NAT the host is behind (index into model.nats), -1 for none
+	subs      []int    // per address: its inside index at that NAT
 	peakTW    int
 	peakPorts int
 }
@@ -103,7 +106,8 @@ type workRun struct {
 	req      tcpstate.ConnectReq // the socket path's fixed part: Bind, LocalRange, ReuseAddr, ReusePort
 	held     tcpstate.Held       // req.Held()
 	udp      bool
-	srv      []int // per destination: index into model.servers, -1 when no server is modelled
+	srv      []int   // per destination: index into model.servers, -1 when no server is modelled
+	routes   []route // per destination, nil when no destination crosses a NAT
 }
 
 // model is the whole simulated system during one run.
@@ -133,6 +137,9 @@ type model struct {
 	servers  []*serverRun
 	srvHosts map[int]*serverHost // by host index
 	ports    []PortChoice
+
+	nats []*natRun
+	cnat []connNAT // per connection slot, nil without NATs
 }
 
 // stream returns the random source of one model component, seeded with the
@@ -196,9 +203,7 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			tbl:     tbl,
 			twLane:  lane(Time(h.Profile.TimeWait)),
 			finLane: lane(Time(h.Profile.TCPFinTimeout)),
-			// Linux bind(0)'s ip_autobind_reuse pass can examine the
-			// range twice.
-			probes: make([]uint64, 2*h.Profile.PortRange.Size()+1),
+			natIdx:  -1,
 		}
 		if hasUDP(s, i) {
 			u, err := m.allocator(h, h.Profile.UDPAllocator, "udp")
@@ -290,6 +295,9 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			m.eng.At(t, kArrival, int32(i))
 		}
 	}
+	if err := m.newNATs(lane); err != nil {
+		return nil, err
+	}
 	m.offeredLoad()
 	return m, nil
 }
@@ -325,6 +333,7 @@ func (m *model) loop() {
 		case kFinAck:
 			m.finAck(ev.ID)
 		case kLastAck:
+			m.natClose(ev.ID, nat.CloseFIN)
 			m.step(ev.ID, tcpstate.RecvAck)
 		case kTimeWaitEnd:
 			m.timeWaitEnd(ev.ID)
@@ -337,7 +346,9 @@ func (m *model) loop() {
 		case kFinTimeout:
 			m.finTimeout(ev.ID)
 		default:
-			m.serverEvent(ev.Kind, ev.ID)
+			if !m.natEvent(ev.Kind, ev.ID) {
+				m.serverEvent(ev.Kind, ev.ID)
+			}
 		}
 	}
 	for _, d := range m.doms {
@@ -350,7 +361,8 @@ func (m *model) loop() {
 func (m *model) arrival(id int32) {
 	now := m.eng.Now()
 	wr := m.works[id]
-	gi, dst, srv := wr.doms[wr.rr], wr.w.To[wr.rr], wr.srv[wr.rr]
+	di := wr.rr
+	gi, dst, srv := wr.doms[di], wr.w.To[di], wr.srv[di]
 	if wr.rr++; wr.rr == len(wr.doms) {
 		wr.rr = 0
 	}
@@ -371,12 +383,22 @@ func (m *model) arrival(id int32) {
 		m.conns[took].state = tcpstate.Closed
 		m.totalTW--
 	}
-	hr.probes[min(r.Probes, len(hr.probes)-1)]++
+	hr.countProbes(r.Probes)
 	d.attempts++
 	m.ivAttempts++
-	steady := now >= d.warm
-	if steady {
+	if now >= d.warm {
 		d.ssAttempts++
+	}
+	if r.Err == alloc.OK && wr.routes != nil && wr.routes[di].viaNAT() {
+		// The SYN (or first datagram) crosses a NAT: its fate is decided
+		// there (natrun.go), possibly after retransmissions.
+		c := m.takePort(wr, id, d, gi, r.Port, ports, inUse, -1, tcpstate.NoSock)
+		m.cnat[c] = connNAT{flow: -1, dst: int32(di), opened: now}
+		if m.tr != nil {
+			m.traceConnect(wr, d, dst, r, alloc.OK, c, took, "")
+		}
+		m.natSyn(c)
+		return
 	}
 	// The server, where one is modelled, answers the SYN: the outcome is
 	// decided when it is sent (a restart within one RTT is not resolved).
@@ -387,38 +409,61 @@ func (m *model) arrival(id int32) {
 	var c int32 = -1
 	if r.Err == alloc.OK {
 		// The port is taken, refused or not.
-		if len(m.ports) < MaxPortChoices {
-			m.ports = append(m.ports, PortChoice{TS: float64(now) / 1e9, Domain: int(gi), Port: r.Port})
-		}
-		d.integrate(now, inUse)
-		d.peakInUse = max(d.peakInUse, d.d.InUse)
-		if d.tbl.PortsInUse != ports {
-			m.totalPorts++
-			hr.peakPorts = max(hr.peakPorts, hr.portsInUse())
-			m.peakPorts = max(m.peakPorts, m.totalPorts)
-		}
-		c = m.newConn()
-		m.conns[c] = conn{dom: gi, work: uint16(id), port: r.Port, state: tcpstate.SynSent, held: wr.held, srv: int16(srv), child: child}
+		c = m.takePort(wr, id, d, gi, r.Port, ports, inUse, srv, child)
 	}
 	if m.tr != nil {
 		m.traceConnect(wr, d, dst, r, errno, c, took, srule)
 	}
 	if errno != alloc.OK {
-		if steady {
-			d.ssFailures++
-		}
-		d.fails[errno]++
-		d.intervalFail++
-		m.ivFailures++
-		if d.firstFail < 0 {
-			d.firstFail = now
-		}
+		m.fail(d, now, errno)
 		if c >= 0 {
 			// SYN_SENT until the RST (or the SYN's fate) one RTT later.
 			m.eng.After(wr.rttLane, kRefused, c)
 		}
 		return
 	}
+	m.established(wr, d, c)
+}
+
+// takePort records a port that connect() took for workload wr (id) in
+// domain d (index gi): the port-choice sample, the occupancy integral and
+// peaks, and a new connection record in SYN_SENT. ports and inUse are the
+// table's and domain's counts before the connect().
+func (m *model) takePort(wr *workRun, id int32, d *domRun, gi int32, port uint16, ports, inUse, srv int, child tcpstate.SockID) int32 {
+	now := m.eng.Now()
+	hr := m.hosts[d.host]
+	if len(m.ports) < MaxPortChoices {
+		m.ports = append(m.ports, PortChoice{TS: float64(now) / 1e9, Domain: int(gi), Port: port})
+	}
+	d.integrate(now, inUse)
+	d.peakInUse = max(d.peakInUse, d.d.InUse)
+	if d.tbl.PortsInUse != ports {
+		m.totalPorts++
+		hr.peakPorts = max(hr.peakPorts, hr.portsInUse())
+		m.peakPorts = max(m.peakPorts, m.totalPorts)
+	}
+	c := m.newConn()
+	m.conns[c] = conn{dom: gi, work: uint16(id), port: port, state: tcpstate.SynSent, held: wr.held, srv: int16(srv), child: child}
+	return c
+}
+
+// fail counts a failed connection attempt of domain d that was made at
+// time at.
+func (m *model) fail(d *domRun, at Time, errno alloc.Errno) {
+	if at >= d.warm {
+		d.ssFailures++
+	}
+	d.fails[errno]++
+	d.intervalFail++
+	m.ivFailures++
+	if d.firstFail < 0 {
+		d.firstFail = m.eng.Now()
+	}
+}
+
+// established counts connection c's SYN as answered and schedules the
+// handshake's end one RTT later (at once for UDP).
+func (m *model) established(wr *workRun, d *domRun, c int32) {
 	d.successes++
 	m.ivSuccesses++
 	if wr.udp {
@@ -428,6 +473,17 @@ func (m *model) arrival(id int32) {
 		return
 	}
 	m.eng.After(wr.rttLane, kSynAck, c)
+}
+
+// countProbes adds one allocation that examined n candidates to the
+// host's histogram, which grows to the largest n seen (a fixed
+// range-sized histogram would cost 450 KB per host, too much for a
+// scenario with thousands of hosts).
+func (hr *hostRun) countProbes(n int) {
+	if n >= len(hr.probes) {
+		hr.probes = append(hr.probes, make([]uint64, n+1-len(hr.probes))...)
+	}
+	hr.probes[n]++
 }
 
 // portsInUse is the host's distinct (address, port) pairs held, TCP and
@@ -490,6 +546,9 @@ func (m *model) newConn() int32 {
 		return c
 	}
 	m.conns = append(m.conns, conn{})
+	if m.cnat != nil {
+		m.cnat = append(m.cnat, connNAT{})
+	}
 	return int32(len(m.conns) - 1)
 }
 
@@ -557,6 +616,11 @@ func (m *model) synAck(c int32) {
 func (m *model) close(c int32) {
 	wr := m.works[m.conns[c].work]
 	cn := &m.conns[c]
+	if wr.udp {
+		// The last datagram: the NAT keeps the mapping for its UDP
+		// timeout from now.
+		m.natClose(c, nat.CloseUDP)
+	}
 	switch wr.side() {
 	case CloseClient:
 		m.apply(c, tcpstate.AppClose)
@@ -572,6 +636,7 @@ func (m *model) close(c int32) {
 		if cn.srv >= 0 {
 			m.serverClose(int(cn.srv), cn.child, false)
 		}
+		m.natClose(c, nat.CloseRST)
 		m.apply(c, tcpstate.AppAbort)
 	}
 }
@@ -605,6 +670,9 @@ func (m *model) finTimeout(c int32) {
 	if cn := &m.conns[c]; cn.srv >= 0 {
 		m.serverClose(int(cn.srv), cn.child, false)
 	}
+	// Both FINs never met; the NAT's conntrack keeps the flow as for a
+	// FIN close (its FIN_WAIT and TIME_WAIT timers are alike, nat.md §2.9).
+	m.natClose(c, nat.CloseFIN)
 	m.apply(c, tcpstate.AppAbort)
 }
 
@@ -615,6 +683,7 @@ func (m *model) peerFin(c int32) {
 	if cn := &m.conns[c]; cn.srv >= 0 {
 		m.serverClose(int(cn.srv), cn.child, false)
 	}
+	m.natClose(c, nat.CloseFIN)
 	if m.apply(c, tcpstate.RecvFin) != tcpstate.TimeWait {
 		return
 	}
@@ -662,6 +731,7 @@ func (m *model) sample(t Time) {
 	}
 	row.PortsInUse = m.totalPorts
 	m.rows = append(m.rows, row)
+	m.sampleNATs()
 	if m.plotted >= 0 {
 		d := m.doms[m.plotted]
 		est, tw := d.d.Count[tcpstate.Established], d.d.Count[tcpstate.TimeWait]

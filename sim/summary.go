@@ -154,6 +154,7 @@ func (m *model) result() *Result {
 	}
 	sum.ProbesPerAlloc = quantiles(all)
 	res := &Result{Summary: sum, Series: Series{IntervalS: s.Sample.Seconds(), Rows: m.rows}, Ports: m.ports}
+	res.Summary.NATs, res.Series.NATs = m.natResults()
 	if sum.MostLoaded >= 0 {
 		res.Summary.Analytic = sum.Domains[sum.MostLoaded].Analytic
 		res.Series.Domain = m.doms[sum.MostLoaded].rows

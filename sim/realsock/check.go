@@ -74,7 +74,7 @@ type Report struct {
 
 // Check reports why s cannot run on real sockets, or nil: every host must be
 // Linux as this kernel is (os linux or host), every address and
-// destination on loopback (127.0.0.0/8 or ::1), no server restarts, and the
+// destination on loopback (127.0.0.0/8 or ::1), no server restarts, no NAT, and the
 // run no longer than maxDuration (0: DefaultMaxDuration).
 func Check(s *scenarios.Scenario, maxDuration time.Duration) error {
 	if maxDuration <= 0 {
@@ -99,6 +99,9 @@ func Check(s *scenarios.Scenario, maxDuration time.Duration) error {
 				return fmt.Errorf("%s: workload %s destination %v is not on loopback; crosscheck sends traffic only to 127.0.0.0/8 and ::1", s.Name, w.Name, d)
 			}
 		}
+	}
+	if len(s.NATs) > 0 {
+		return fmt.Errorf("%s: NAT %s: crosscheck does not build NAT middleboxes on the kernel; NATs are simulated only", s.Name, s.NATs[0].Name)
 	}
 	for _, sv := range s.Servers {
 		if len(sv.Restarts) > 0 {

@@ -40,6 +40,11 @@ func TestCheck(t *testing.T) {
 	s.Servers = append(s.Servers, scenarios.Server{Name: "web", Listen: s.Workloads[0].To[0], Listeners: 1,
 		Restarts: []scenarios.Restart{{At: time.Second, Down: time.Second, Retry: time.Second}}})
 	assert.ErrorContains(t, Check(s, 0), "server web restarts")
+	// Likewise a NAT in front of an otherwise valid loopback scenario.
+	s, err = scenarios.Load("crosscheck/exhaust-one", nil)
+	require.NoError(t, err)
+	s.NATs = []scenarios.NAT{{Name: "masq"}}
+	assert.ErrorContains(t, Check(s, 0), "NAT masq: crosscheck does not build NAT middleboxes")
 }
 
 func TestEverySuiteScenarioQualifies(t *testing.T) {
