@@ -171,8 +171,10 @@ func renderTable(w io.Writer, header []string, rows [][]string, align ...tw.Alig
 
 // printRunTables prints the human-readable summary of a run: what ran (with
 // the --set overrides, which the description does not know about), the
-// settings each host used, the results, the most loaded domain beside the
-// analytic estimates, and the files written.
+// settings each host used and the results (one column for all the
+// instances of a host written with count: N, see hostColumns), the most
+// loaded domain beside the analytic estimates, what each NAT did, and the
+// files written.
 func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overrides, files []string) error {
 	p := &printer{w: w}
 	p.printf("scenario  %s\n", sum.Scenario)
@@ -185,18 +187,19 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 	}
 	p.printf("seed      %d\nduration  %s\n", sum.Seed, seconds(sum.DurationS))
 
+	hosts := hostColumns(s, sum.Hosts)
 	p.section("Host settings")
 	header := []string{"setting"}
-	for _, h := range sum.Hosts {
-		header = append(header, h.Name)
+	for _, h := range hosts {
+		header = append(header, h.name)
 	}
 	settings := [][]string{
 		{"os"}, {"source"}, {"ip_local_port_range"}, {"ip_local_reserved_ports"},
 		{"usable ports"}, {"TIME_WAIT"}, {"connect() shares ports"}, {"allocator"},
 		{"tcp_tw_reuse"}, {"tcp_tw_reuse_delay"}, {"tcp_timestamps"}, {"tcp_max_tw_buckets"},
 	}
-	for _, h := range sum.Hosts {
-		hs := h.Settings
+	for _, h := range hosts {
+		hs := h.settings
 		vals := []string{
 			hostOS(hs), hs.Source, hs.PortRange, orNone(hs.ReservedPorts),
 			strconv.Itoa(hs.UsablePorts), timeWait(hs), yesNo(hs.ConnectSharesPort), hs.Allocator,
@@ -212,15 +215,20 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 	header = []string{"metric"}
 	var cols []resultColumn
 	var overflows, recycled uint64
-	for _, h := range sum.Hosts {
-		header = append(header, h.Name)
-		cols = append(cols, resultColumn{h.Totals, h.ProbesPerAlloc, h.TwOverflows, h.TwRecycled})
-		overflows += h.TwOverflows
-		recycled += h.TwRecycled
+	grouped := false
+	for _, h := range hosts {
+		header = append(header, h.name)
+		cols = append(cols, h.results)
+		overflows += h.results.twOverflows
+		recycled += h.results.twRecycled
+		grouped = grouped || h.instances > 1
 	}
 	header = append(header, "total")
 	cols = append(cols, resultColumn{sum.Totals, sum.ProbesPerAlloc, overflows, recycled})
 	p.table(header, resultRows(cols), rightAligned(len(header))...)
+	if grouped {
+		p.note(groupedNote)
+	}
 	if len(sum.Servers) > 0 {
 		p.section("Servers")
 		p.table([]string{"server", "listen", "accepted", "per listener", "refused (RST)", "dropped SYNs", "start / restarts"},
@@ -231,6 +239,10 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 		d := &sum.Domains[sum.MostLoaded]
 		p.section(fmt.Sprintf("Busiest destination (highest offered load): %s, %s -> %s (%d usable ports)", d.Host, d.Local, d.Destination, d.UsablePorts))
 		p.domain(d)
+	}
+
+	for i := range sum.NATs {
+		p.nat(&sum.NATs[i])
 	}
 
 	p.section("Files written")
@@ -355,6 +367,67 @@ func serverRows(servers []sim.ServerSummary) [][]string {
 			strconv.FormatUint(s.Refused, 10), strconv.FormatUint(s.Dropped, 10), strings.Join(events, "; ")})
 	}
 	return rows
+}
+
+// hostColumn is one column of the Host settings and Results tables: a
+// host, or all the instances of a host written with count: N.
+type hostColumn struct {
+	// name is the host's, or "NAME ×N" for N instances.
+	name      string
+	instances int
+	// settings are the (first) instance's.
+	settings sim.HostSettings
+	results  resultColumn
+}
+
+// groupedNote explains the columns of hosts written with count: N.
+const groupedNote = "a host written with count: N is one column, NAME ×N, with the settings of NAME-1; " +
+	"attempts, successes, failures and TIME_WAIT skipped or taken over are summed over its instances, " +
+	"the first failure is the earliest, and the peaks and probes/alloc are the highest of any one instance"
+
+// hostColumns gives each host of the summary its column, except that the
+// instances of a host written with count: N > 1 (by s, matched by name)
+// share one, where the host first appears. The results of such a column
+// add up the instances' counts (sim.Totals.Add) and keep the highest
+// peaks and probe quantiles of any instance: peaks of instances do not
+// add, since each instance has its own ports.
+func hostColumns(s *scenarios.Scenario, hosts []sim.HostSummary) []hostColumn {
+	group := map[string]string{}
+	if s != nil {
+		for _, h := range s.Hosts {
+			if h.Count > 1 {
+				group[h.Name] = h.Group
+			}
+		}
+	}
+	var cols []hostColumn
+	at := map[string]int{}
+	for _, h := range hosts {
+		g, ok := group[h.Name]
+		if !ok {
+			cols = append(cols, hostColumn{h.Name, 1, h.Settings, resultColumn{h.Totals, h.ProbesPerAlloc, h.TwOverflows, h.TwRecycled}})
+			continue
+		}
+		i, seen := at[g]
+		if !seen {
+			i = len(cols)
+			at[g] = i
+			cols = append(cols, hostColumn{settings: h.Settings, results: resultColumn{Totals: sim.Totals{Failures: map[string]uint64{}}}})
+		}
+		c := &cols[i]
+		c.instances++
+		c.name = fmt.Sprintf("%s ×%d", g, c.instances)
+		r := &c.results
+		r.Add(&h.Totals)
+		r.PeakTimeWait = max(r.PeakTimeWait, h.PeakTimeWait)
+		r.PeakPortsInUse = max(r.PeakPortsInUse, h.PeakPortsInUse)
+		r.probes.P50 = max(r.probes.P50, h.ProbesPerAlloc.P50)
+		r.probes.P99 = max(r.probes.P99, h.ProbesPerAlloc.P99)
+		r.probes.Max = max(r.probes.Max, h.ProbesPerAlloc.Max)
+		r.twOverflows += h.TwOverflows
+		r.twRecycled += h.TwRecycled
+	}
+	return cols
 }
 
 // resultColumn is one column of the results table: a host or the total.

@@ -29,6 +29,12 @@ const (
 	portsSVGFile = "ports.svg"
 )
 
+// The NAT chart of a scenario with one NAT (see plots.NATFileNames).
+const (
+	natPNGFile = "nat.png"
+	natSVGFile = "nat.svg"
+)
+
 // portsFiles are the port-choice files, in the order they are listed.
 var portsFiles = []string{portsCSVFile, portsPNGFile, portsSVGFile}
 
@@ -86,10 +92,18 @@ The output directory (--out) receives:
   %-14s one a staircase per destination that jumps every 10 s, a random
   %-14s one noise)
 The ports files are not written when no connect() succeeded.
+With NATs in the scenario it also receives:
+  %-14s one row per sample: t_s, then per NAT, NAME:mappings,
+  %-14s NAME:drops (during the interval), NAME:ports@IP (distinct ports
+  %-14s in use) per external IP, NAME:mappings@HOST per inside host
+  %-14s the chart per NAT: ports in use per external IP and mappings
+  %-14s of the busiest inside hosts, and NAT drops per second (with
+  %-14s several NATs, nat-NAME.png and nat-NAME.svg for each)
 
 The same scenario and seed always give a byte-identical %s.`,
 			scenarios.Default, summaryFile, seriesFile, occPNGFile, occSVGFile,
-			portsCSVFile, groupThousands(sim.MaxPortChoices), "", portsPNGFile, portsSVGFile, "", "", summaryFile),
+			portsCSVFile, groupThousands(sim.MaxPortChoices), "", portsPNGFile, portsSVGFile, "", "",
+			natCSVFile, "", "", natPNGFile, natSVGFile, "", summaryFile),
 		Example: `  portsim run
   portsim run scenario.yaml --seed 7 --duration 10m --out results
   portsim run linux-burst --set workloads.0.arrival.rate=800 --format json`,
@@ -165,6 +179,11 @@ func runRun(opts *RunOptions) error {
 	if wrotePorts {
 		files = append(files, portsFiles...)
 	}
+	natFiles, err := writeNATFiles(opts.OutDir, res)
+	if err != nil {
+		return err
+	}
+	files = append(files, natFiles...)
 	if opts.Format == formatJSON {
 		if !wrotePorts {
 			fmt.Fprintf(opts.IO.ErrOut, "portsim: note: %s\n", noPortsNote)

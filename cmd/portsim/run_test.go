@@ -86,7 +86,7 @@ func TestNewCmdScenarios(t *testing.T) {
 func TestRunHelpListsFiles(t *testing.T) {
 	code, stdout, stderr := runCLI(t, "run --help")
 	require.Equal(t, exitOK, code, stderr)
-	for _, f := range []string{summaryFile, seriesFile, occPNGFile, occSVGFile, portsCSVFile, portsPNGFile, portsSVGFile} {
+	for _, f := range []string{summaryFile, seriesFile, occPNGFile, occSVGFile, portsCSVFile, portsPNGFile, portsSVGFile, natCSVFile, natPNGFile, natSVGFile} {
 		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(f)+` +\S`, stdout, "file listed with its description")
 	}
 	assert.Contains(t, stdout, "the first 20,000 ports allocated")
@@ -370,4 +370,84 @@ func TestBinaryExitStatus(t *testing.T) {
 	assert.Empty(t, stdout.String())
 	assert.True(t, strings.HasPrefix(stderr.String(), "portsim: "+path+bad.wantAt), "stderr: %q", stderr.String())
 	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
+}
+
+// natScenario is three VMs (count: 3) behind an AWS NAT gateway with two
+// IPs whose per-destination cap is lowered to 50: at 20 connects/s each,
+// held 10 s, the 101st concurrent connection (at about 100 / 60 per second)
+// is the first dropped, and its SYN retransmissions are dropped again.
+const natScenario = `name: nat-e2e
+seed: 1
+duration: 6s
+hosts:
+  - name: vm
+    os: linux
+    count: 3
+    addresses: [10.0.1.1]
+nats:
+  - name: gw
+    preset: aws-nat-gateway
+    external_ips: 2
+    per_destination_cap: 50
+    inside: [vm]
+workloads:
+  - name: api
+    from: vm
+    to: ["203.0.113.10:443"]
+    arrival: {process: constant, rate: 20}
+    hold: {dist: fixed, value: 10s}
+    close: server
+`
+
+func TestRunNATEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nat.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(natScenario), 0o644))
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := runCLI(t, "run "+path+" --out "+out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Empty(t, stderr)
+
+	for _, f := range []string{natCSVFile, natPNGFile, natSVGFile} {
+		assert.FileExists(t, filepath.Join(out, f))
+		assert.Contains(t, stdout, filepath.Join(out, f), "files written")
+	}
+	rows := readCSV(t, filepath.Join(out, natCSVFile))
+	assert.Equal(t, []string{"t_s", "gw:mappings", "gw:drops", "gw:ports@198.18.0.1", "gw:ports@198.18.0.2",
+		"gw:mappings@vm-1", "gw:mappings@vm-2", "gw:mappings@vm-3"}, rows[0])
+	assert.Len(t, rows, 1+6, "one row per sample")
+	assert.Equal(t, "100", rows[6][1], "two IPs x 50 to the one destination")
+
+	for _, want := range []string{
+		"\n setting                 | vm ×3\n",
+		"\n metric            | vm ×3 | total\n",
+		"\nNAT gw (preset aws-nat-gateway): 2 external IPs, 3 inside addresses\n",
+		"  set            per_destination_cap=50\n",
+		"  mappings peak  100\n",
+		"the first at 1.65s: per-destination-cap",
+		"  dropped for    3 of 3 inside addresses\n",
+		"Sources and assumptions (aws-nat-gateway's numbers):\n",
+	} {
+		assert.Contains(t, stdout, want)
+	}
+	assert.NotContains(t, stdout, "| vm-1", "no column per instance")
+
+	// The same run again gives the same NAT files.
+	again := filepath.Join(dir, "again")
+	code, _, stderr = runCLI(t, "run "+path+" --out "+again+" --format json")
+	require.Equal(t, exitOK, code, stderr)
+	for _, f := range []string{natCSVFile, natPNGFile, natSVGFile} {
+		a, err := os.ReadFile(filepath.Join(out, f))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(again, f))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(a, b), "%s, same run twice", f)
+	}
+
+	// A run without NATs into the same directory removes the NAT files.
+	code, _, stderr = runCLI(t, "run --out "+out+" --duration 2s")
+	require.Equal(t, exitOK, code, stderr)
+	for _, f := range []string{natCSVFile, natPNGFile, natSVGFile} {
+		assert.NoFileExists(t, filepath.Join(out, f))
+	}
 }
