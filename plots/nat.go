@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"image/color"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,10 +117,23 @@ func NAT(res *sim.Result, i int) (*Figure, error) {
 		top.Add(l)
 		legend = append(legend, LegendEntry{Name: ln.name, Thumbs: []plot.Thumbnailer{l}})
 	}
+	var poolEntry []LegendEntry
+	if pool := float64(sum.PoolPorts); pool > 0 && ymax >= pool/4 {
+		// Near the pool, show it; far below, it would flatten the lines.
+		l, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: pool}, {X: xmax, Y: pool}})
+		if err != nil {
+			return nil, err
+		}
+		l.LineStyle = draw.LineStyle{Color: color.Black, Width: vg.Points(1.75), Dashes: []vg.Length{vg.Points(7), vg.Points(4)}}
+		top.Add(l)
+		poolEntry = append(poolEntry, LegendEntry{Name: fmt.Sprintf("pool: %s ports per IP", groupDigits(fmt.Sprint(sum.PoolPorts))), Thumbs: []plot.Thumbnailer{l}})
+		ymax = max(ymax, pool)
+	}
 	// The IPs' entries, their "+N more", the hosts' entries, theirs.
 	f.Legend = appendMore(legend[:len(ips):len(ips)], len(ser.IPs)-len(ips), "external IP")
 	f.Legend = append(f.Legend, legend[len(ips):]...)
 	f.Legend = appendMore(f.Legend, len(ser.Inside)-len(inside), "inside host")
+	f.Legend = append(f.Legend, poolEntry...)
 	top.X.Min, top.X.Max = xmin, xmax
 	top.Y.Min, top.Y.Max = 0, max(1, ymax*1.1)
 	top.X.Padding, top.Y.Padding = 0, 0

@@ -192,7 +192,7 @@ func (m *model) natSyn(c int32) {
 			case st.Reused > reused:
 				how = "the endpoint's existing mapping"
 			}
-			m.traceNAT(c, nr, "translate", src, nr.n.External(f), netip.AddrPort{}, fmt.Sprintf("%s → %s toward %s by %s", src, nr.n.External(f), dst, how))
+			m.traceNAT(c, "nat "+nr.sc.Name, "translate", src, nr.n.External(f), netip.AddrPort{}, fmt.Sprintf("%s → %s toward %s by %s", src, nr.n.External(f), dst, how))
 		}
 		if nr.confirm >= 0 {
 			m.eng.After(nr.confirm, kNatConfirm, c)
@@ -232,8 +232,8 @@ func (m *model) natOnward(c int32) {
 	if rt.in >= 0 {
 		nr := m.nats[rt.in]
 		v, drop := nr.n.Inbound(rt.ext, src, wr.udp)
-		if m.tr != nil {
-			m.traceNAT(c, nr, "inbound", src, rt.ext, v.Inside, v.Why)
+		if m.tr != nil && v.Kind != nat.Filtered {
+			m.traceNAT(c, "nat "+nr.sc.Name, "inbound", src, rt.ext, v.Inside, v.Why)
 		}
 		switch v.Kind {
 		case nat.Filtered:
@@ -254,7 +254,7 @@ func (m *model) natOnward(c int32) {
 	}
 	cn.srv, cn.child = int16(srv), child
 	if m.tr != nil && srule != "" {
-		m.traceNAT(c, nil, "server", src, dst, netip.AddrPort{}, srule)
+		m.traceNAT(c, m.hosts[m.sc.Servers[srv].Host].h.Name, "accept()", src, dst, netip.AddrPort{}, srule)
 	}
 	if errno != alloc.OK {
 		m.natRefused(c, d, errno)
@@ -293,7 +293,7 @@ func (m *model) natDrop(nr *natRun, c int32, drop nat.Drop, why string) {
 		if why == "" {
 			why = "dropped: " + drop.String()
 		}
-		m.traceNAT(c, nr, "drop", netip.AddrPortFrom(wr.w.Source, cn.port), wr.w.To[x.dst], netip.AddrPort{}, why)
+		m.traceNAT(c, "nat "+nr.sc.Name, "drop", netip.AddrPortFrom(wr.w.Source, cn.port), wr.w.To[x.dst], netip.AddrPort{}, why)
 	}
 	if wr.udp {
 		m.fail(d, x.opened, alloc.ETIMEDOUT)
@@ -391,6 +391,7 @@ func (m *model) natResults() ([]NATSummary, []NATSeries) {
 			MappingsPeak: st.PeakMappings, FlowsPeak: st.PeakFlows, Drops: dropMap(&st.Drops),
 			Preserved: st.Preserved, Reused: st.Reused, Searched: st.Searched, Evicted: st.Evicted,
 			ProbesMax: st.ProbesMax,
+			PoolPorts: cfg.Ports.Size(), PerDestinationCap: cfg.PerDestinationCap, PortsPerHost: cfg.PortsPerHost,
 		}
 		if nr.noHairpin > 0 {
 			ns.Drops[nat.DropNoHairpin.String()] += nr.noHairpin
@@ -437,19 +438,18 @@ func dropMap(d *[nat.NumDrops]uint64) map[string]uint64 {
 	return out
 }
 
-// traceNAT records a NAT step of connection c: what the NAT (nil for the
-// server) did to the packet from → to (via, when it forwards).
-func (m *model) traceNAT(c int32, nr *natRun, event string, from, to, via netip.AddrPort, why string) {
+// traceNAT records a step of connection c at a NAT or at the server (host
+// names it): what became of the packet from → to (via, where it was
+// forwarded).
+func (m *model) traceNAT(c int32, host, event string, from, to, via netip.AddrPort, why string) {
+	// The state column of a NAT step says what became of the packet.
+	outcome := map[string]string{"translate": "translated", "inbound": "let in", "drop": "dropped", "accept()": "accepted"}[event]
 	t := m.tr
 	cn := &m.conns[c]
 	wr := m.works[cn.work]
-	host := "server"
-	if nr != nil {
-		host = "nat " + nr.sc.Name
-	}
 	st := TraceStep{
 		TS: float64(m.eng.Now()) / 1e9, Host: host, Workload: wr.w.Name,
-		Event: event, Local: from.String(), Remote: to.String(), Why: why,
+		Event: event, Local: from.String(), Remote: to.String(), Why: why, To: outcome,
 	}
 	if via.IsValid() {
 		st.Remote += " → " + via.String()

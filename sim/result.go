@@ -116,6 +116,14 @@ type NATSummary struct {
 	Settings map[string]string `json:"settings,omitempty"`
 	// Notes name the sources of the preset's numbers and its assumptions.
 	Notes []string `json:"notes"`
+	// PoolPorts is the number of external ports on each IP; PerDestination
+	// Cap the most flows an IP may hold toward one destination (0: only
+	// the pool limits it); PortsPerHost the ports each inside address gets
+	// under static or dynamic allocation (0: shared ports, or from the
+	// preset's pool-size table, see Inside[].PeakAllocated).
+	PoolPorts         int `json:"pool_ports"`
+	PerDestinationCap int `json:"per_destination_cap"`
+	PortsPerHost      int `json:"ports_per_host"`
 	// MappingsPeak is the most mappings held at once, in RFC 4787's sense:
 	// one per inside endpoint under endpoint-independent mapping, per
 	// endpoint and remote address under address-dependent, per flow under

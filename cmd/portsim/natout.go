@@ -178,7 +178,15 @@ func (p *printer) nat(n *sim.NATSummary) {
 		}
 		p.field("set", strings.Join(set, ", "))
 	}
-	p.field("mappings peak", strconv.Itoa(n.MappingsPeak))
+	limits := groupThousands(n.PoolPorts) + " ports per external IP"
+	if n.PerDestinationCap > 0 {
+		limits += ", at most " + groupThousands(n.PerDestinationCap) + " flows per IP to one destination"
+	}
+	if n.PortsPerHost > 0 {
+		limits += ", " + groupThousands(n.PortsPerHost) + " per inside address"
+	}
+	p.field("limits", limits)
+	p.field("mappings peak", fmt.Sprintf("%d (flows peak %d)", n.MappingsPeak, n.FlowsPeak))
 	p.field("drops", natDrops(n))
 	if failureCount(n.Drops) > 0 && len(n.Inside) > 0 {
 		hit := 0

@@ -138,10 +138,10 @@ func droppingNAT() sim.NATSummary {
 			"55,000 concurrent connections per external IP per destination (ip, port, protocol); up to 8 IPs = 440,000 (AWS re:Post vpc-resolve-port-allocation-errors, nat.md §3.1)",
 			"assumption: UDP and half-open flows also idle out at 350 s",
 		},
-		MappingsPeak: 2000,
-		Drops:        map[string]uint64{"per-destination-cap": 4800, "table-full": 40},
-		FirstDropS:   &first,
-		Searched:     2100, ProbesPerSearch: 1.234, ProbesMax: 17,
+		MappingsPeak: 2000, FlowsPeak: 2000, PoolPorts: 64512, PerDestinationCap: 1000,
+		Drops:      map[string]uint64{"per-destination-cap": 4800, "table-full": 40},
+		FirstDropS: &first,
+		Searched:   2100, ProbesPerSearch: 1.234, ProbesMax: 17,
 		ExternalIPs: []sim.NATIPSummary{
 			{Address: "203.0.113.1", PeakFlows: 1000, PeakPorts: 1000},
 			{Address: "203.0.113.2", PeakFlows: 1000, PeakPorts: 998},
@@ -175,7 +175,9 @@ func TestPrintNAT(t *testing.T) {
 	assert.Equal(t, `
 NAT gw (preset aws-nat-gateway): 2 external IPs, 7 inside addresses
   set            external_ips=2, per_destination_cap=1000
-  mappings peak  2000
+  limits         64,512 ports per external IP, at most 1,000 flows per IP to
+                 one destination
+  mappings peak  2000 (flows peak 2000)
   drops          4840, the first at 47.015s: per-destination-cap 4800,
                  table-full 40
   dropped for    6 of 7 inside addresses
@@ -211,7 +213,7 @@ Sources and assumptions (aws-nat-gateway's numbers):
 
 func TestPrintNATNoDrops(t *testing.T) {
 	n := sim.NATSummary{
-		Name: "cgn", Preset: "cgn-port-block", MappingsPeak: 40, Drops: map[string]uint64{},
+		Name: "cgn", Preset: "cgn-port-block", MappingsPeak: 40, FlowsPeak: 52, PoolPorts: 64512, Drops: map[string]uint64{},
 		Preserved: 3, Reused: 1, Evicted: 2,
 		ExternalIPs: []sim.NATIPSummary{{Address: "198.51.100.1", PeakFlows: 40, PeakPorts: 38}},
 		Inside: []sim.NATInsideSummary{
@@ -224,7 +226,8 @@ func TestPrintNATNoDrops(t *testing.T) {
 	}
 	assert.Equal(t, `
 NAT cgn (preset cgn-port-block): 11 external IPs, 2 inside addresses
-  mappings peak  40
+  limits         64,512 ports per external IP
+  mappings peak  40 (flows peak 52)
   drops          none
   ports chosen   preserved 3, reused mapping 1, searched 0, evicted 2
 
@@ -253,7 +256,7 @@ func TestPrintRunTablesNAT(t *testing.T) {
 	require.NoError(t, printRunTables(&out, &scenarios.Scenario{}, sum, nil, []string{"d/nat.csv"}))
 	got := out.String()
 	gw := strings.Index(got, "\nNAT gw (preset aws-nat-gateway)")
-	second := strings.Index(got, "\nNAT second: 0 external IPs, 0 inside addresses\n  mappings peak  0\n  drops          none\n")
+	second := strings.Index(got, "\nNAT second: 0 external IPs, 0 inside addresses\n  limits         0 ports per external IP\n  mappings peak  0 (flows peak 0)\n  drops          none\n")
 	files := strings.Index(got, "\nFiles written\n  d/nat.csv\n")
 	assert.True(t, 0 < gw && gw < second && second < files, "the NATs in order, before the files: %q", got)
 	assert.NotContains(t, got[second:], "Sources and assumptions", "no notes, no heading")

@@ -423,7 +423,7 @@ func TestRunNATEndToEnd(t *testing.T) {
 		"\n metric            | vm ×3 | total\n",
 		"\nNAT gw (preset aws-nat-gateway): 2 external IPs, 3 inside addresses\n",
 		"  set            per_destination_cap=50\n",
-		"  mappings peak  100\n",
+		"  mappings peak  100 (flows peak 100)\n",
 		"the first at 1.65s: per-destination-cap",
 		"  dropped for    3 of 3 inside addresses\n",
 		"Sources and assumptions (aws-nat-gateway's numbers):\n",

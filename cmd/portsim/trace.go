@@ -95,6 +95,9 @@ func traceRun(opts *TraceOptions) error {
 	rows := make([][]string, 0, len(steps))
 	for _, st := range steps {
 		state := st.From + " → " + st.To
+		if st.From == "" {
+			state = st.To // a NAT's or server's step says what became of the packet
+		}
 		if st.Errno != "" {
 			state = st.Errno
 		}

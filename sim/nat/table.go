@@ -182,6 +182,9 @@ func (n *NAT) setBusy(o *opening, ip int, x *ipDest) {
 		n.bTaken, n.bReserved, n.bOwned = t, r, w
 		n.uBuilt = false
 	}
+	// The pre-5.0 --random hash keys on the translated source address
+	// (nf_nat_ipv4_secure_port after find_best_ips_proto).
+	n.req.External = n.cfg.ExternalIPs[ip]
 	n.req.Evictable = nil
 	if n.evicting && !o.udp && o.m == AddressAndPortDependent && x.closing != nil {
 		n.req.Evictable = x.closing
