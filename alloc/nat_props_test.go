@@ -261,13 +261,39 @@ func TestNATParityCount(t *testing.T) {
 // parity. Alpha = 0.001 from gonum's ChiSquared quantile, fixed seed; a
 // failure means bias, not bad luck to be tuned away.
 func TestNATRandomUniform(t *testing.T) {
+	// A pool about 29 % busy, where the uniform draws nearly always find
+	// a free port, and one 92 % busy, where all 16 draws miss a quarter of
+	// the time (0.92^16 = 0.26) and the exact count decides: both stages,
+	// and so their mixture, must be uniform over the free ports.
+	sparse := func(busy *PortSet) {
+		busy.AddRange(Range{3050, 3099})
+		for p := 3000; p < 3300; p += 7 {
+			busy.Add(p)
+		}
+	}
+	dense := func(busy *PortSet) {
+		busy.AddRange(Range{3000, 3299})
+		for p := 3001; p < 3300; p += 25 {
+			busy.Remove(p)
+			busy.Remove(p + 10)
+		}
+	}
+	for _, fill := range []struct {
+		name string
+		mk   func(*PortSet)
+	}{{"sparse", sparse}, {"dense", dense}} {
+		t.Run(fill.name, func(t *testing.T) { natRandomUniform(t, fill.mk) })
+	}
+}
+
+// natRandomUniform draws 200,000 ports from 3000-3299 with the busy set mk
+// builds and tests the counts of the free candidates with chi-square at
+// α = 0.001.
+func natRandomUniform(t *testing.T, mk func(*PortSet)) {
 	const n = 200_000
 	pool := Range{3000, 3299}
 	var busy PortSet
-	busy.AddRange(Range{3050, 3099})
-	for p := 3000; p < 3300; p += 7 {
-		busy.Add(p)
-	}
+	mk(&busy)
 	u := NewUnion(&busy)
 	for _, parity := range []bool{false, true} {
 		for _, hide := range []bool{false, true} {

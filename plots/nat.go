@@ -37,7 +37,7 @@ var (
 //
 // Top: the distinct external ports in use on each external IP over time,
 // one solid line per IP (the maxNATIPLines with the highest peak when
-// there are more, in the NAT's order), and the mappings of the busiest
+// there are more, in the NAT's order), and the flows of the busiest
 // inside hosts (the maxNATInsideLines with the highest peak, busiest
 // first), dashed, in the colours after the IPs'. The legend counts the
 // IPs and hosts left out ("+N more"). An inside host with several
@@ -72,7 +72,7 @@ func NAT(res *sim.Result, i int) (*Figure, error) {
 
 	top := f.Top
 	top.X.Label.Text = "time (s)"
-	top.Y.Label.Text = "ports in use (per IP),\nmappings (per inside host)"
+	top.Y.Label.Text = "ports in use (per IP),\nflows (per inside host)"
 	top.X.Tick.Marker = numberTicks{dense: true}
 	top.Y.Tick.Marker = numberTicks{integer: true, dense: true}
 	top.Add(grid())
@@ -96,7 +96,7 @@ func NAT(res *sim.Result, i int) (*Figure, error) {
 	}
 	for _, c := range inside {
 		lines = append(lines, natLine{
-			name: "mappings of " + names[c],
+			name: "flows of " + names[c],
 			col:  func(r *sim.NATRow) int { return r.InsideFlows[c] },
 			sty:  draw.LineStyle{Width: natInsideWidth, Dashes: natInsideDash},
 		})
@@ -275,14 +275,14 @@ func NATInsideNames(sum *sim.NATSummary, ser *sim.NATSeries) []string {
 	return names
 }
 
-// natTitle is "NAT gw (aws-nat-gateway): ports per external IP, mappings
+// natTitle is "NAT gw (aws-nat-gateway): ports per external IP, flows
 // per inside host — scenario s, seed 1".
 func natTitle(run *sim.Summary, sum *sim.NATSummary) string {
 	name := "NAT " + sum.Name
 	if sum.Preset != "" {
 		name += " (" + sum.Preset + ")"
 	}
-	return fmt.Sprintf("%s: ports per external IP, mappings per inside host — scenario %s, seed %d", name, run.Scenario, run.Seed)
+	return fmt.Sprintf("%s: ports per external IP, flows per inside host — scenario %s, seed %d", name, run.Scenario, run.Seed)
 }
 
 // NATFileNames returns the names, without extension, of the files WriteNAT

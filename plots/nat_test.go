@@ -83,15 +83,15 @@ func TestWriteNAT(t *testing.T) {
 	require.NoError(t, WriteNAT(natRun(), dir))
 	svg := string(checkChartFiles(t, dir, "nat"))
 	for _, want := range []string{
-		"NAT gw (aws-nat-gateway): ports per external IP, mappings per inside host",
+		"NAT gw (aws-nat-gateway): ports per external IP, flows per inside host",
 		"scenario nat-gateway, seed 4",
 		"ports on 203.0.113.1", "ports on 203.0.113.2",
-		"mappings of vm-7", "mappings of vm-3", "+2 more inside hosts",
+		"flows of vm-7", "flows of vm-3", "+2 more inside hosts",
 		"NAT drops", "per second", "time (s)",
 	} {
 		assert.Contains(t, svg, want)
 	}
-	assert.NotContains(t, svg, "mappings of vm-2", "only the five busiest hosts")
+	assert.NotContains(t, svg, "flows of vm-2", "only the five busiest hosts")
 	assert.Contains(t, svg, "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;")
 }
 
@@ -100,7 +100,7 @@ func TestNATFigure(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{
 		"ports on 203.0.113.1", "ports on 203.0.113.2",
-		"mappings of vm-7", "mappings of vm-6", "mappings of vm-5", "mappings of vm-4", "mappings of vm-3",
+		"flows of vm-7", "flows of vm-6", "flows of vm-5", "flows of vm-4", "flows of vm-3",
 		"+2 more inside hosts",
 	}, legendNames(f))
 	assert.Empty(t, f.Legend[len(f.Legend)-1].Thumbs)
@@ -140,7 +140,7 @@ func TestNATManyIPs(t *testing.T) {
 	for k := 5; k <= 11; k++ {
 		want = append(want, fmt.Sprintf("ports on 198.51.100.%d", k))
 	}
-	want = append(want, "+3 more external IPs", "mappings of vm-1")
+	want = append(want, "+3 more external IPs", "flows of vm-1")
 	assert.Equal(t, want, legendNames(f))
 }
 
@@ -236,7 +236,7 @@ func TestWriteNATSeveral(t *testing.T) {
 	checkChartFiles(t, dir, "nat-gw")
 	svg := string(checkChartFiles(t, dir, "nat-node_1"))
 	assert.Contains(t, svg, "NAT node/1 (linux-masquerade)")
-	assert.Contains(t, svg, "mappings of pod")
+	assert.Contains(t, svg, "flows of pod")
 	assert.NotContains(t, svg, "more")
 	assert.NoFileExists(t, filepath.Join(dir, "nat.png"))
 
@@ -246,7 +246,7 @@ func TestWriteNATSeveral(t *testing.T) {
 
 func TestNATTitle(t *testing.T) {
 	run := &sim.Summary{Scenario: "k8s", Seed: 2}
-	assert.Equal(t, "NAT node (linux-masquerade): ports per external IP, mappings per inside host — scenario k8s, seed 2",
+	assert.Equal(t, "NAT node (linux-masquerade): ports per external IP, flows per inside host — scenario k8s, seed 2",
 		natTitle(run, &sim.NATSummary{Name: "node", Preset: "linux-masquerade"}))
 	assert.True(t, strings.HasPrefix(natTitle(run, &sim.NATSummary{Name: "custom"}), "NAT custom: "))
 }

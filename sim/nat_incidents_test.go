@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -81,6 +82,11 @@ func TestIncidentGCPCloudNATMinPorts(t *testing.T) {
 	assert.InDelta(t, 32.0+127, *res.Summary.FirstFailureS, 1e-9, "SYN retransmissions at 1, 3, 7, ... 63 s, ETIMEDOUT at 127 s")
 	assert.NotZero(t, res.Summary.Failures["ETIMEDOUT"])
 
+	// Just below the limit: the API's arrivals stop at 32 s, 64 in all.
+	below := runBuiltin(t, "nat-gcp-min-ports", "workloads.0.stop=32s")
+	assert.Empty(t, below.Summary.NATs[0].Drops)
+	assert.Equal(t, 64, below.Summary.NATs[0].Destinations[0].PeakFlows)
+
 	fixed := runBuiltin(t, "nat-gcp-min-ports", "nats.0.ports_per_host=2048")
 	assert.Empty(t, fixed.Summary.NATs[0].Drops)
 	assert.Empty(t, fixed.Summary.Failures)
@@ -110,6 +116,16 @@ func TestIncidentAzureLBPreallocation(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 8*62, served)
+
+	// At the limit and one past it: 496 VMs all get ports, the 497th none.
+	at := runBuiltin(t, "nat-azure-lb-prealloc", "hosts.0.count=496")
+	assert.Empty(t, at.Summary.NATs[0].Drops)
+	past := runBuiltin(t, "nat-azure-lb-prealloc", "hosts.0.count=497")
+	np := &past.Summary.NATs[0]
+	onlyDrops(t, np, "no-port-allocation")
+	assert.Equal(t, "vm-497", np.Inside[496].Host)
+	assert.NotZero(t, np.Inside[496].Drops["no-port-allocation"])
+	assert.Empty(t, np.Inside[495].Drops)
 
 	fits := runBuiltin(t, "nat-azure-lb-prealloc", "nats.0.ports_per_host=32")
 	nf := &fits.Summary.NATs[0]
@@ -168,4 +184,81 @@ func TestNATHomeRouter(t *testing.T) {
 	// 4 SSH connections from each of friend and laptop (0.2/s for 20 s).
 	assert.Equal(t, uint64(8), res.Summary.Servers[0].Accepted)
 	assert.NotZero(t, ns.Preserved, "the laptop's web connections keep their ports")
+}
+
+// drainYAML has a NAT with connections that end every way (client FIN,
+// server FIN, RST, UDP, hairpinned to a forward, hairpinned to a filtered
+// port until connect() gives up) beside a host outside the NAT; its
+// workloads stop at 10 s and the run goes on past every retransmission and
+// hold.
+const drainYAML = `
+name: drain
+duration: 300s
+hosts:
+  - {name: lan, os: linux, addresses: [192.168.1.20]}
+  - {name: nas, os: linux, addresses: [192.168.1.10]}
+  - {name: outside, os: linux, addresses: [198.51.100.7]}
+servers:
+  - {name: sshd, host: nas, listen: "0.0.0.0:22"}
+nats:
+  - name: router
+    preset: linux-masquerade
+    external_ips: [203.0.113.5]
+    inside: [lan, nas]
+    forwards: [{external_port: 2222, to: "192.168.1.10:22"}]
+workloads:
+  - {name: fin, from: lan, to: ["198.51.100.1:443"], arrival: {process: constant, rate: 10}, hold: {dist: fixed, value: 1s}, close: client, stop: 10s}
+  - {name: srvfin, from: lan, to: ["198.51.100.1:443"], arrival: {process: constant, rate: 10}, hold: {dist: fixed, value: 1s}, close: server, stop: 10s}
+  - {name: rst, from: lan, to: ["198.51.100.1:443"], arrival: {process: constant, rate: 10}, hold: {dist: fixed, value: 1s}, close: rst, stop: 10s}
+  - {name: dns, from: lan, to: ["198.51.100.2:53"], socket: udp-connect, arrival: {process: constant, rate: 10}, hold: {dist: fixed, value: 10ms}, close: client, stop: 10s}
+  - {name: ssh, from: lan, to: ["203.0.113.5:2222"], arrival: {process: constant, rate: 1}, hold: {dist: fixed, value: 2s}, close: client, stop: 10s}
+  - {name: closed-port, from: lan, to: ["203.0.113.5:40000"], arrival: {process: constant, rate: 1}, hold: {dist: fixed, value: 2s}, close: client, stop: 10s}
+  - {name: direct, from: outside, to: ["198.51.100.1:443"], arrival: {process: constant, rate: 10}, hold: {dist: fixed, value: 1s}, close: client, stop: 10s}
+`
+
+// TestNATFlowsDrain: every NAT flow is closed exactly once and expires
+// after its hold, whichever way its connection ended; hosts outside the
+// NAT run beside it; a hairpinned SYN to a filtered port is retransmitted
+// on the same outbound flow and its connect() gives up with ETIMEDOUT.
+func TestNATFlowsDrain(t *testing.T) {
+	s, err := scenarios.Parse([]byte(drainYAML), "drain.yaml", nil)
+	require.NoError(t, err)
+	m, err := newModel(s)
+	require.NoError(t, err)
+	m.loop()
+	st := m.nats[0].n.Stats()
+	assert.Zero(t, st.Flows, "every flow expired")
+	assert.Zero(t, st.Mappings)
+	for _, ip := range st.IPs {
+		assert.Zero(t, ip.Flows)
+		assert.Zero(t, ip.Ports)
+	}
+	res := m.result()
+	assert.Equal(t, uint64(10), res.Summary.Failures["ETIMEDOUT"], "the 10 SYNs to the filtered port give up")
+	assert.Zero(t, res.Summary.Retrying)
+	assert.Equal(t, uint64(10), res.Summary.Servers[0].Accepted, "the hairpinned SSH connections")
+	// 10 first SYNs plus 6 retransmissions each, all filtered; no other drop.
+	assert.Equal(t, map[string]uint64{"filtered": 70}, res.Summary.NATs[0].Drops)
+	// The outbound flow of a hairpinned connection was opened once per
+	// connection, not per retransmission: 100 per TCP workload (three),
+	// 100 UDP, 10 + 10 hairpinned.
+	assert.Equal(t, uint64(420), st.Preserved+st.Reused+st.Searched)
+}
+
+// TestNATHairpinSource: the NAS sees a hairpinned connection come from
+// the router's public address (RFC 4787 REQ-9), and a friend's from the
+// friend's own address (destination NAT only).
+func TestNATHairpinSource(t *testing.T) {
+	s, err := scenarios.Load("nat-home-router", nil)
+	require.NoError(t, err)
+	_, steps, err := Trace(s, TraceOptions{})
+	require.NoError(t, err)
+	seen := map[string]int{}
+	for _, st := range steps {
+		if st.Event == "accept()" {
+			a, _, _ := strings.Cut(st.Local, ":")
+			seen[st.Workload+" from "+a]++
+		}
+	}
+	assert.Equal(t, map[string]int{"ssh-from-home from 203.0.113.5": 4, "ssh-from-outside from 198.51.100.7": 4}, seen)
 }

@@ -15,18 +15,18 @@ import (
 
 // NAT event kinds.
 const (
-	kNatExpire  uint8 = 50 + iota // a NAT flow's hold is over; ID = nat<<natShift | flow
-	kNatConfirm                   // a pending NAT flow reaches conntrack confirm; ID = connection
+	kNatConfirm uint8 = 50 + iota // a pending NAT flow reaches conntrack confirm; ID = connection
 	kSynRetry                     // a SYN the NAT dropped is retransmitted; ID = connection
 	kSynGiveUp                    // connect() gives up: ETIMEDOUT; ID = connection
+	// kNatExpire + k: a flow's hold at NAT k is over; ID = flow. The NAT
+	// is in the kind so that the ID holds any flow id; the kinds up to the
+	// servers' (100) leave room for maxNATs.
+	kNatExpire
 )
 
-// natShift packs a NAT index and a flow id into one event ID: flows below
-// 2^24 per NAT, at most 127 NATs.
-const (
-	natShift = 24
-	maxNATs  = 127
-)
+// maxNATs is how many NATs a scenario may have (the expiry kinds left
+// below the servers' kinds).
+const maxNATs = int(kServerStart - kNatExpire)
 
 // connNAT is what a connection that crosses a NAT keeps beside its conn
 // record (a parallel slice, so scenarios without NATs keep 16-byte
@@ -35,6 +35,7 @@ type connNAT struct {
 	flow   nat.FlowID // the outbound flow, -1 when none is held
 	dst    int32      // index into the workload's destinations
 	syn    uint8      // SYNs sent and dropped so far
+	retry  bool       // the last SYN was dropped: a retransmission (or the give-up) is due
 	opened Time       // when the first SYN was sent
 }
 
@@ -169,6 +170,13 @@ func (m *model) natSyn(c int32) {
 	rt := &wr.routes[x.dst]
 	dst := wr.w.To[x.dst]
 	src := netip.AddrPortFrom(wr.w.Source, cn.port)
+	if rt.out >= 0 && x.flow >= 0 {
+		// A retransmitted SYN whose flow the outbound NAT already holds
+		// (it was dropped further on, at the inbound side) matches that
+		// conntrack entry again.
+		m.natOnward(c)
+		return
+	}
 	if rt.out >= 0 {
 		nr := m.nats[rt.out]
 		if rt.in == rt.out && !nr.sc.Config.Hairpin {
@@ -221,6 +229,7 @@ func (m *model) natConfirm(c int32) {
 func (m *model) natOnward(c int32) {
 	cn := &m.conns[c]
 	x := &m.cnat[c]
+	x.retry = false
 	wr := m.works[cn.work]
 	rt := &wr.routes[x.dst]
 	d := m.doms[cn.dom]
@@ -269,7 +278,10 @@ func (m *model) natOnward(c int32) {
 func (m *model) natRefused(c int32, d *domRun, errno alloc.Errno) {
 	m.fail(d, m.cnat[c].opened, errno)
 	how := nat.CloseRST
-	if errno == alloc.ETIMEDOUT {
+	switch {
+	case m.works[m.conns[c].work].udp:
+		how = nat.CloseUDP
+	case errno == alloc.ETIMEDOUT:
 		how = nat.CloseHalfOpen
 	}
 	m.natClose(c, how)
@@ -297,10 +309,12 @@ func (m *model) natDrop(nr *natRun, c int32, drop nat.Drop, why string) {
 	}
 	if wr.udp {
 		m.fail(d, x.opened, alloc.ETIMEDOUT)
+		m.natClose(c, nat.CloseUDP)
 		m.apply(c, tcpstate.AppAbort)
 		return
 	}
 	x.syn++
+	x.retry = true
 	p := &m.hosts[d.host].h.Profile
 	if int(x.syn) <= p.SynRetries {
 		m.eng.At(x.opened+Time(p.SynTimeout(int(x.syn))), kSynRetry, c)
@@ -312,7 +326,23 @@ func (m *model) natDrop(nr *natRun, c int32, drop nat.Drop, why string) {
 // synGiveUp: connect() ran out of SYN retransmissions.
 func (m *model) synGiveUp(c int32) {
 	m.fail(m.doms[m.conns[c].dom], m.cnat[c].opened, alloc.ETIMEDOUT)
+	m.natClose(c, nat.CloseHalfOpen)
 	m.apply(c, tcpstate.AppAbort)
+}
+
+// countRetrying counts, at the end of the run, the attempts still waiting
+// for a SYN retransmission after a NAT drop, and takes them out of the
+// steady-state attempts, whose blocking they would otherwise dilute.
+func (m *model) countRetrying() {
+	for c := range m.cnat {
+		if x := &m.cnat[c]; x.retry && m.conns[c].state == tcpstate.SynSent {
+			d := m.doms[m.conns[c].dom]
+			d.retrying++
+			if x.opened >= d.warm {
+				d.ssAttempts--
+			}
+		}
+	}
 }
 
 // natClose ends connection c's NAT flow, if it holds one, the way how, and
@@ -329,23 +359,25 @@ func (m *model) natClose(c int32, how nat.Close) {
 	nr := m.nats[wr.routes[x.dst].out]
 	nr.n.Close(x.flow, how)
 	hold := Time(nr.n.Hold(how, time.Duration(m.eng.Now()-x.opened)))
-	id := int32(nr.idx)<<natShift | int32(x.flow)
+	kind := kNatExpire + uint8(nr.idx)
 	switch {
 	case hold == 0:
 		nr.n.Expire(x.flow)
 	case hold == nr.holds[how]:
-		m.eng.After(nr.lanes[how], kNatExpire, id)
+		m.eng.After(nr.lanes[how], kind, int32(x.flow))
 	default:
-		m.eng.After(nr.streamLane, kNatExpire, id)
+		m.eng.After(nr.streamLane, kind, int32(x.flow))
 	}
 	x.flow = -1
 }
 
 // natEvent handles the NAT event kinds; it reports false for another kind.
 func (m *model) natEvent(kind uint8, id int32) bool {
+	if kind >= kNatExpire && int(kind-kNatExpire) < len(m.nats) {
+		m.nats[kind-kNatExpire].n.Expire(nat.FlowID(id))
+		return true
+	}
 	switch kind {
-	case kNatExpire:
-		m.nats[id>>natShift].n.Expire(nat.FlowID(id & (1<<natShift - 1)))
 	case kNatConfirm:
 		m.natConfirm(id)
 	case kSynRetry:

@@ -67,6 +67,10 @@ type Totals struct {
 	Failures map[string]uint64 `json:"failures"`
 	// FirstFailureS is the virtual time of the first failure, nil if none.
 	FirstFailureS *float64 `json:"first_failure_s"`
+	// Retrying counts attempts whose SYN a NAT dropped and that were still
+	// retransmitting when the run ended: neither successes nor failures
+	// yet (they are left out of the steady-state attempts too).
+	Retrying uint64 `json:"retrying,omitempty"`
 	// PeakTimeWait and PeakPortsInUse are exact maxima over the run (taken
 	// at every transition, not only at samples).
 	PeakTimeWait   int `json:"peak_time_wait"`
@@ -106,9 +110,9 @@ type RestartSummary struct {
 	Rule      string   `json:"rule,omitempty"`
 }
 
-// NATSummary is what one NAT did over the run. A mapping is one flow's
-// external 5-tuple, held from the first packet to the end of its hold
-// (timeout plus cool-down) after the flow ends.
+// NATSummary is what one NAT did over the run. A flow holds one external
+// 5-tuple from its first packet to the end of its hold (timeout plus
+// cool-down) after it ends; a mapping (RFC 4787) may serve several flows.
 type NATSummary struct {
 	Name   string `json:"name"`
 	Preset string `json:"preset"`
@@ -155,21 +159,21 @@ type NATSummary struct {
 	Destinations    []NATDestSummary   `json:"destinations"`
 }
 
-// NATIPSummary is one external IP: the most mappings it held at once and
+// NATIPSummary is one external IP: the most flows it held at once and
 // the most distinct external ports in use.
 type NATIPSummary struct {
 	Address   string `json:"address"`
-	PeakFlows int    `json:"peak_mappings"`
+	PeakFlows int    `json:"peak_flows"`
 	PeakPorts int    `json:"peak_ports"`
 }
 
-// NATInsideSummary is one inside address: the most mappings it held, the
+// NATInsideSummary is one inside address: the most flows it held, the
 // most ports allocated to it (static, dynamic, block or deterministic
 // allocation; 0 when ports are shared), and its drops by reason.
 type NATInsideSummary struct {
 	Host          string            `json:"host"`
 	Address       string            `json:"address"`
-	PeakFlows     int               `json:"peak_mappings"`
+	PeakFlows     int               `json:"peak_flows"`
 	PeakAllocated int               `json:"peak_allocated"`
 	Drops         map[string]uint64 `json:"drops"`
 }
@@ -178,7 +182,7 @@ type NATInsideSummary struct {
 type NATDestSummary struct {
 	Destination string            `json:"destination"`
 	Proto       string            `json:"proto"`
-	PeakFlows   int               `json:"peak_mappings"`
+	PeakFlows   int               `json:"peak_flows"`
 	Drops       map[string]uint64 `json:"drops"`
 }
 
@@ -297,14 +301,14 @@ type NATSeries struct {
 	Rows   []NATRow `json:"rows"`
 }
 
-// NATRow is one sample of a NAT: mappings held, drops during the interval,
-// distinct ports in use on each external IP, mappings of each inside
+// NATRow is one sample of a NAT: flows held, drops during the interval,
+// distinct ports in use on each external IP, flows of each inside
 // address.
 type NATRow struct {
-	Flows       int    `json:"mappings"`
+	Flows       int    `json:"flows"`
 	Drops       uint64 `json:"drops"`
 	IPPorts     []int  `json:"ip_ports"`
-	InsideFlows []int  `json:"inside_mappings"`
+	InsideFlows []int  `json:"inside_flows"`
 }
 
 // Row is one sample of the whole run.

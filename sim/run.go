@@ -73,6 +73,7 @@ type domRun struct {
 	ssAttempts   uint64  // attempts at or after warm
 	ssFailures   uint64
 	intervalFail uint64
+	retrying     uint64 // attempts still retransmitting a NAT-dropped SYN at the end
 	rows         []DomainRow
 	reuse        bool    // connect() may take over this domain's TIME_WAIT 4-tuples
 	twNote       bool    // the table wants NoteTimeWait (ip_autobind_reuse: a bound connect() may take a TIME_WAIT over)
@@ -354,6 +355,7 @@ func (m *model) loop() {
 	for _, d := range m.doms {
 		d.integrate(m.end, d.d.InUse)
 	}
+	m.countRetrying()
 }
 
 // arrival is one connect() by workload id: allocate a local port in the
@@ -543,11 +545,14 @@ func (m *model) newConn() int32 {
 	if n := len(m.free); n > 0 {
 		c := m.free[n-1]
 		m.free = m.free[:n-1]
+		if m.cnat != nil {
+			m.cnat[c] = connNAT{flow: -1}
+		}
 		return c
 	}
 	m.conns = append(m.conns, conn{})
 	if m.cnat != nil {
-		m.cnat = append(m.cnat, connNAT{})
+		m.cnat = append(m.cnat, connNAT{flow: -1})
 	}
 	return int32(len(m.conns) - 1)
 }
@@ -670,8 +675,9 @@ func (m *model) finTimeout(c int32) {
 	if cn := &m.conns[c]; cn.srv >= 0 {
 		m.serverClose(int(cn.srv), cn.child, false)
 	}
-	// Both FINs never met; the NAT's conntrack keeps the flow as for a
-	// FIN close (its FIN_WAIT and TIME_WAIT timers are alike, nat.md §2.9).
+	// Modelled as a FIN close from now: an approximation, since conntrack
+	// keeps a half-closed flow in CLOSE_WAIT, 60 s from the peer's ACK of
+	// our FIN (nat.md §2.9), which the Timeouts do not separate.
 	m.natClose(c, nat.CloseFIN)
 	m.apply(c, tcpstate.AppAbort)
 }

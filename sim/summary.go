@@ -185,6 +185,7 @@ func (d *domRun) totals() Totals {
 	t := Totals{
 		Attempts:       d.attempts,
 		Successes:      d.successes,
+		Retrying:       d.retrying,
 		Failures:       map[string]uint64{},
 		PeakTimeWait:   d.peakTW,
 		PeakPortsInUse: d.peakInUse,
@@ -207,6 +208,7 @@ func (d *domRun) totals() Totals {
 func (t *Totals) Add(src *Totals) {
 	t.Attempts += src.Attempts
 	t.Successes += src.Successes
+	t.Retrying += src.Retrying
 	for k, n := range src.Failures {
 		t.Failures[k] += n
 	}

@@ -121,10 +121,23 @@ type Profile struct {
 	Source string
 }
 
+// SynRTOMax caps each wait between SYN retransmissions: Linux TCP_RTO_MAX
+// (120 s, include/net/tcp.h; tcp_model_timeout sums the capped waits),
+// and the 120 s limit Windows applies.
+const SynRTOMax = 120 * time.Second
+
 // SynTimeout returns when, after the first SYN, retransmission k (1-based)
-// is sent; k = SynRetries+1 is when connect() gives up with ETIMEDOUT.
+// is sent: the sum of the first k waits, SynRTO doubled after each and
+// capped at SynRTOMax. k = SynRetries+1 is when connect() gives up with
+// ETIMEDOUT.
 func (p *Profile) SynTimeout(k int) time.Duration {
-	return p.SynRTO * time.Duration(1<<k-1)
+	var t time.Duration
+	w := min(p.SynRTO, SynRTOMax)
+	for range k {
+		t += w
+		w = min(2*w, SynRTOMax) // capped before it could overflow
+	}
+	return t
 }
 
 // dynamicPorts is the IANA dynamic/private port range of RFC 6335 §6,

@@ -140,6 +140,9 @@ func TestReadHostFake(t *testing.T) {
 	assert.Equal(t, 30*time.Second, p.TCPFinTimeout)
 	assert.Equal(t, 4, p.SynRetries)
 	assert.Equal(t, 31*time.Second, p.SynTimeout(5), "1+2+4+8+16 s: the give-up time after 4 retransmissions")
+	assert.Equal(t, 127*time.Second, p.SynTimeout(7), "Linux's default 6 retransmissions: 127 s")
+	assert.Equal(t, 367*time.Second, p.SynTimeout(9), "1+...+64, then 120 and 120 s (TCP_RTO_MAX): tcp_syn_retries=8 gives up at 367 s")
+	assert.Equal(t, 127*time.Second+121*120*time.Second, p.SynTimeout(128), "tcp_syn_retries=127: no overflow")
 	assert.Equal(t, 9999, p.UsablePorts())
 	assert.Contains(t, p.Source, dir)
 

@@ -37,8 +37,8 @@ const (
 )
 
 // natHeader is the header of nat.csv: t_s, then for each NAT NAME (in the
-// summary's order) NAME:mappings, NAME:drops, NAME:ports@IP for each
-// external IP and NAME:mappings@HOST for each inside host (see
+// summary's order) NAME:flows, NAME:drops, NAME:ports@IP for each
+// external IP and NAME:flows@HOST for each inside host (see
 // plots.NATInsideNames for a host with several addresses).
 func natHeader(res *sim.Result) []string {
 	h := []string{"t_s"}
@@ -48,12 +48,12 @@ func natHeader(res *sim.Result) []string {
 		if i < len(res.Summary.NATs) {
 			sum = res.Summary.NATs[i]
 		}
-		h = append(h, ser.Name+":mappings", ser.Name+":drops")
+		h = append(h, ser.Name+":flows", ser.Name+":drops")
 		for _, ip := range ser.IPs {
 			h = append(h, ser.Name+":ports@"+ip)
 		}
 		for _, name := range plots.NATInsideNames(&sum, ser) {
-			h = append(h, ser.Name+":mappings@"+name)
+			h = append(h, ser.Name+":flows@"+name)
 		}
 	}
 	return h
@@ -61,8 +61,8 @@ func natHeader(res *sim.Result) []string {
 
 // writeNATSeries writes the NAT series of res as CSV in wide form, one row
 // per sample (natHeader's columns): the time, then for each NAT the
-// mappings held, the drops during the interval ending then, the distinct
-// ports in use on each external IP and the mappings of each inside host.
+// flows held, the drops during the interval ending then, the distinct
+// ports in use on each external IP and the flows of each inside host.
 // Wide rather than one row per (sample, column): a NAT in front of
 // thousands of hosts would otherwise repeat the time and names thousands
 // of times per sample.
@@ -210,7 +210,7 @@ func (p *printer) nat(n *sim.NATSummary) {
 		ips = append(ips, []string{ip.Address, strconv.Itoa(ip.PeakFlows), strconv.Itoa(ip.PeakPorts)})
 	}
 	p.printf("\n")
-	p.table([]string{"external IP", "peak mappings", "peak ports"}, capRows(ips, natMaxIPRows), tw.AlignLeft, tw.AlignRight, tw.AlignRight)
+	p.table([]string{"external IP", "peak flows", "peak ports"}, capRows(ips, natMaxIPRows), tw.AlignLeft, tw.AlignRight, tw.AlignRight)
 
 	if len(n.Inside) > 0 {
 		p.printf("\n")
@@ -226,7 +226,7 @@ func (p *printer) nat(n *sim.NATSummary) {
 			rows = append(rows, []string{d.Destination, d.Proto, strconv.Itoa(d.PeakFlows), failuresByErrno(d.Drops)})
 		}
 		p.printf("\n")
-		p.table([]string{"destination", "proto", "peak mappings", "drops"}, capRows(rows, natMaxDestRows),
+		p.table([]string{"destination", "proto", "peak flows", "drops"}, capRows(rows, natMaxDestRows),
 			tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft)
 	}
 	if len(n.Notes) > 0 {
@@ -248,7 +248,7 @@ func (p *printer) nat(n *sim.NATSummary) {
 }
 
 // natInside prints the inside hosts that dropped most, then those with the
-// highest peak mappings (so, when none dropped, the busiest), at most
+// highest peak flows (so, when none dropped, the busiest), at most
 // natMaxInsideRows. The column of ports allocated to each host is left out
 // when every host's is 0 (the NAT shares its ports).
 func (p *printer) natInside(inside []sim.NATInsideSummary) {
@@ -257,11 +257,11 @@ func (p *printer) natInside(inside []sim.NATInsideSummary) {
 		return cmp.Or(cmp.Compare(failureCount(b.Drops), failureCount(a.Drops)), cmp.Compare(b.PeakFlows, a.PeakFlows))
 	})
 	allocated := slices.ContainsFunc(hosts, func(h sim.NATInsideSummary) bool { return h.PeakAllocated > 0 })
-	order := "highest peak mappings first"
+	order := "highest peak flows first"
 	if failureCount(hosts[0].Drops) > 0 {
 		order = "most drops first"
 	}
-	header := []string{"inside host (" + order + ")", "address", "peak mappings"}
+	header := []string{"inside host (" + order + ")", "address", "peak flows"}
 	align := []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight}
 	if allocated {
 		header = append(header, "peak ports allocated")

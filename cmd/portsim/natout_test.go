@@ -52,9 +52,9 @@ func TestWriteNATSeries(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, writeNATSeries(&out, natResult()))
 	assert.Equal(t, "t_s,"+
-		"gw:mappings,gw:drops,gw:ports@203.0.113.1,gw:ports@2001:db8::1,"+
-		"gw:mappings@web (10.0.0.5),gw:mappings@db,gw:mappings@web (10.0.0.6),"+
-		"node:mappings,node:drops,node:ports@192.0.2.1,node:mappings@pod\n"+
+		"gw:flows,gw:drops,gw:ports@203.0.113.1,gw:ports@2001:db8::1,"+
+		"gw:flows@web (10.0.0.5),gw:flows@db,gw:flows@web (10.0.0.6),"+
+		"node:flows,node:drops,node:ports@192.0.2.1,node:flows@pod\n"+
 		"0.5,3,0,2,1,1,1,1,1,0,1,1\n"+
 		"1,7,2,4,3,3,2,2,0,0,0,0\n"+
 		"1.5,5,4,3,2,2,2,1,2,1,2,2\n", out.String())
@@ -184,24 +184,24 @@ NAT gw (preset aws-nat-gateway): 2 external IPs, 7 inside addresses
   ports chosen   preserved 0, reused mapping 0, searched 2100 (probes per
                  search: mean 1.23, max 17), evicted 0
 
- external IP | peak mappings | peak ports
--------------+---------------+------------
- 203.0.113.1 |          1000 |       1000
- 203.0.113.2 |          1000 |        998
+ external IP | peak flows | peak ports
+-------------+------------+------------
+ 203.0.113.1 |       1000 |       1000
+ 203.0.113.2 |       1000 |        998
 
- inside host (most drops first) | address  | peak mappings | drops
---------------------------------+----------+---------------+-------------------------
- vm-3                           | 10.0.0.3 |           270 | per-destination-cap 300
- vm-7                           | 10.0.0.7 |           230 | per-destination-cap 300
- vm-2                           | 10.0.0.2 |           280 | per-destination-cap 200
- vm-6                           | 10.0.0.6 |           240 | per-destination-cap 200
- vm-1                           | 10.0.0.1 |           290 | per-destination-cap 100
- +2 more                        |          |               |
+ inside host (most drops first) | address  | peak flows | drops
+--------------------------------+----------+------------+-------------------------
+ vm-3                           | 10.0.0.3 |        270 | per-destination-cap 300
+ vm-7                           | 10.0.0.7 |        230 | per-destination-cap 300
+ vm-2                           | 10.0.0.2 |        280 | per-destination-cap 200
+ vm-6                           | 10.0.0.6 |        240 | per-destination-cap 200
+ vm-1                           | 10.0.0.1 |        290 | per-destination-cap 100
+ +2 more                        |          |            |
 
- destination      | proto | peak mappings | drops
-------------------+-------+---------------+-----------------------------------------
- 198.51.100.7:443 | tcp   |          2000 | per-destination-cap 4800, table-full 40
- 192.0.2.53:53    | udp   |            12 | 0
+ destination      | proto | peak flows | drops
+------------------+-------+------------+-----------------------------------------
+ 198.51.100.7:443 | tcp   |       2000 | per-destination-cap 4800, table-full 40
+ 192.0.2.53:53    | udp   |         12 | 0
 
 Sources and assumptions (aws-nat-gateway's numbers):
   - 55,000 concurrent connections per external IP per destination (ip, port,
@@ -231,22 +231,22 @@ NAT cgn (preset cgn-port-block): 11 external IPs, 2 inside addresses
   drops          none
   ports chosen   preserved 3, reused mapping 1, searched 0, evicted 2
 
- external IP  | peak mappings | peak ports
---------------+---------------+------------
- 198.51.100.1 |            40 |         38
- 198.51.100.2 |             0 |          0
- 198.51.100.3 |             0 |          0
- 198.51.100.4 |             0 |          0
- 198.51.100.5 |             0 |          0
- 198.51.100.6 |             0 |          0
- 198.51.100.7 |             0 |          0
- 198.51.100.8 |             0 |          0
- +3 more      |               |
+ external IP  | peak flows | peak ports
+--------------+------------+------------
+ 198.51.100.1 |         40 |         38
+ 198.51.100.2 |          0 |          0
+ 198.51.100.3 |          0 |          0
+ 198.51.100.4 |          0 |          0
+ 198.51.100.5 |          0 |          0
+ 198.51.100.6 |          0 |          0
+ 198.51.100.7 |          0 |          0
+ 198.51.100.8 |          0 |          0
+ +3 more      |            |
 
- inside host (highest peak mappings first) | address    | peak mappings | peak ports allocated | drops
--------------------------------------------+------------+---------------+----------------------+-------
- home-2                                    | 100.64.0.2 |            30 |                 1024 | 0
- home-1                                    | 100.64.0.1 |            10 |                  512 | 0
+ inside host (highest peak flows first) | address    | peak flows | peak ports allocated | drops
+----------------------------------------+------------+------------+----------------------+-------
+ home-2                                 | 100.64.0.2 |         30 |                 1024 | 0
+ home-1                                 | 100.64.0.1 |         10 |                  512 | 0
 `, natSection(t, &n))
 }
 

@@ -447,6 +447,7 @@ func resultRows(cols []resultColumn) [][]string {
 		{"peak TIME_WAIT"}, {"peak ports in use"}, {"probes/alloc p50"}, {"probes/alloc p99"},
 		{"TIME_WAIT skipped (tcp_max_tw_buckets full)"},
 		{"TIME_WAIT taken over (TIMEWAITRECYCLED)"},
+		{"still retrying a SYN a NAT dropped"},
 	}
 	for _, c := range cols {
 		first := "none"
@@ -464,18 +465,19 @@ func resultRows(cols []resultColumn) [][]string {
 			strconv.Itoa(c.probes.P99),
 			strconv.FormatUint(c.twOverflows, 10),
 			strconv.FormatUint(c.twRecycled, 10),
+			strconv.FormatUint(c.Retrying, 10),
 		}
 		for i := range rows {
 			rows[i] = append(rows[i], vals[i])
 		}
 	}
 	total := cols[len(cols)-1]
-	keep := rows[:len(rows)-2]
-	if total.twOverflows > 0 {
-		keep = append(keep, rows[len(rows)-2])
-	}
-	if total.twRecycled > 0 {
-		keep = append(keep, rows[len(rows)-1])
+	// The last three rows only when they say something.
+	keep := rows[:len(rows)-3]
+	for i, show := range []bool{total.twOverflows > 0, total.twRecycled > 0, total.Retrying > 0} {
+		if show {
+			keep = append(keep, rows[len(rows)-3+i])
+		}
 	}
 	return keep
 }

@@ -93,10 +93,10 @@ The output directory (--out) receives:
   %-14s one noise)
 The ports files are not written when no connect() succeeded.
 With NATs in the scenario it also receives:
-  %-14s one row per sample: t_s, then per NAT, NAME:mappings,
+  %-14s one row per sample: t_s, then per NAT, NAME:flows,
   %-14s NAME:drops (during the interval), NAME:ports@IP (distinct ports
-  %-14s in use) per external IP, NAME:mappings@HOST per inside host
-  %-14s the chart per NAT: ports in use per external IP and mappings
+  %-14s in use) per external IP, NAME:flows@HOST per inside host
+  %-14s the chart per NAT: ports in use per external IP and flows
   %-14s of the busiest inside hosts, and NAT drops per second (with
   %-14s several NATs, nat-NAME.png and nat-NAME.svg for each)
 

@@ -413,14 +413,15 @@ func TestRunNATEndToEnd(t *testing.T) {
 		assert.Contains(t, stdout, filepath.Join(out, f), "files written")
 	}
 	rows := readCSV(t, filepath.Join(out, natCSVFile))
-	assert.Equal(t, []string{"t_s", "gw:mappings", "gw:drops", "gw:ports@198.18.0.1", "gw:ports@198.18.0.2",
-		"gw:mappings@vm-1", "gw:mappings@vm-2", "gw:mappings@vm-3"}, rows[0])
+	assert.Equal(t, []string{"t_s", "gw:flows", "gw:drops", "gw:ports@198.18.0.1", "gw:ports@198.18.0.2",
+		"gw:flows@vm-1", "gw:flows@vm-2", "gw:flows@vm-3"}, rows[0])
 	assert.Len(t, rows, 1+6, "one row per sample")
 	assert.Equal(t, "100", rows[6][1], "two IPs x 50 to the one destination")
 
 	for _, want := range []string{
 		"\n setting                 | vm ×3\n",
-		"\n metric            | vm ×3 | total\n",
+		"\n metric                             | vm ×3 | total\n",
+		"\n still retrying a SYN a NAT dropped |   260 |   260\n",
 		"\nNAT gw (preset aws-nat-gateway): 2 external IPs, 3 inside addresses\n",
 		"  set            per_destination_cap=50\n",
 		"  mappings peak  100 (flows peak 100)\n",

@@ -95,7 +95,10 @@ const (
 // Timeouts are how long a NAT keeps a flow's state (its external 5-tuple
 // taken) after the flow's last packet, per TCP state and for UDP.
 type Timeouts struct {
-	// TCPEstablished is the idle timeout of an established TCP flow.
+	// TCPEstablished is the idle timeout of an established TCP flow. The
+	// simulator assumes open connections carry traffic, so it never fires
+	// there yet; it is kept for the summary and for a model of idle pooled
+	// connections.
 	TCPEstablished time.Duration
 	// TCPTransitory is how long a half-open flow (a SYN that got no answer)
 	// is kept.

@@ -15,7 +15,7 @@ func fuzzConfigs(t testing.TB) []Config {
 	return []Config{
 		withCfg(presetConfig(t, PresetLinuxMasquerade, 2), func(c *Config) { c.Ports = small(1031) }),
 		withCfg(presetConfig(t, PresetLinuxMasquerade, 1), func(c *Config) {
-			c.Ports, c.Picker, c.ConfirmWindow, c.MaxFlows = small(1027), PickerNetfilter65, time.Millisecond, 12
+			c.Ports, c.Picker, c.ConfirmWindow, c.MaxFlows = small(1027), alloc.NATPickerNetfilter65, time.Millisecond, 12
 		}),
 		withCfg(presetConfig(t, PresetCGNPortBlock, 2), func(c *Config) {
 			c.Ports, c.BlockSize, c.MaxBlocks = small(1055), 4, 2
@@ -33,11 +33,11 @@ func fuzzConfigs(t testing.TB) []Config {
 			c.ConfirmWindow, c.MaxFlows = time.Millisecond, 20
 		}),
 		withCfg(baseConfig(), func(c *Config) {
-			c.ExternalIPs, c.Picker, c.Ports, c.ReuseMapping = extIPs(2), PickerNetfilter65, small(1031), true
+			c.ExternalIPs, c.Picker, c.Ports, c.ReuseMapping = extIPs(2), alloc.NATPickerNetfilter65, small(1031), true
 			c.Allocation, c.BlockSize, c.MaxBlocks = Blocks, 2, 2
 		}),
 		withCfg(baseConfig(), func(c *Config) {
-			c.Picker, c.Ports, c.PortPreservation = PickerNetfilter65, small(1039), true
+			c.Picker, c.Ports, c.PortPreservation = alloc.NATPickerNetfilter65, small(1039), true
 			c.Allocation, c.PortsPerHost, c.MaxPortsPerHost = Dynamic, 2, 8
 		}),
 	}

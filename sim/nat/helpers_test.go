@@ -35,7 +35,7 @@ func insideAddrs(n int) []netip.Addr {
 func baseConfig() Config {
 	return Config{
 		ExternalIPs: extIPs(1),
-		Picker:      PickerSequential,
+		Picker:      alloc.NATPickerSequential,
 		Ports:       alloc.Range{Low: 1024, High: 65535},
 		Timeouts:    Timeouts{TCPEstablished: 300e9, UDP: 30e9, TCPTimeWait: 120e9, TCPClose: 10e9, TCPTransitory: 30e9},
 	}

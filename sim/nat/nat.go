@@ -84,7 +84,7 @@ type Close uint8
 const (
 	CloseFIN      Close = iota // FINs both ways: TCPTimeWait + CoolDowns.FIN
 	CloseRST                   // an RST: TCPClose + CoolDowns.RST
-	CloseHalfOpen              // the SYN got no answer, or an RST answered it: TCPTransitory + CoolDowns.HalfOpen
+	CloseHalfOpen              // the SYN got no answer: TCPTransitory + CoolDowns.HalfOpen
 	CloseUDP                   // the last datagram: UDP (or UDPStream) + CoolDowns.UDP
 	NumCloses
 )
@@ -241,7 +241,7 @@ func New(cfg *Config, inside []netip.Addr, rnd *rand.Rand) (*NAT, error) {
 		cfg: *cfg, nIPs: nIPs, inside: slices.Clone(inside), picker: p,
 		reuse:    cfg.ReuseMapping && cfg.Mode == alloc.NATDefault,
 		preserve: cfg.PortPreservation && cfg.Mode == alloc.NATDefault,
-		evicting: cfg.Picker == PickerNetfilter65,
+		evicting: cfg.Picker == alloc.NATPickerNetfilter65,
 		hashKey:  rnd.Uint64(),
 		destIdx:  map[destKey]DestID{},
 		raddrIdx: map[netip.Addr]int32{},

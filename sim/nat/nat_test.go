@@ -607,7 +607,7 @@ func TestEviction6_5(t *testing.T) {
 		return withCfg(baseConfig(), func(c *Config) { c.Picker, c.Ports = picker, alloc.Range{Low: 1024, High: 1025} })
 	}
 	d := []string{"tcp 198.51.100.1:443", "udp 198.51.100.1:53"}
-	runSeq(t, seqCase{name: "6.5 evicts a TIME_WAIT flow", cfg: tiny(PickerNetfilter65), dests: d, acts: []act{
+	runSeq(t, seqCase{name: "6.5 evicts a TIME_WAIT flow", cfg: tiny(alloc.NATPickerNetfilter65), dests: d, acts: []act{
 		open("a", 0, 5000, 0), open("b", 0, 5001, 0),
 		closeF("a", CloseFIN),
 		open("c", 0, 5002, 0).sameAs("a"),
@@ -621,7 +621,7 @@ func TestEviction6_5(t *testing.T) {
 		assert.Equal(t, 2, n.Stats().Flows)
 	}})
 	runSeq(t, seqCase{name: "the evicted flow was the endpoint's last: its bysource record goes", cfg: withCfg(presetConfig(t, PresetLinuxMasquerade, 1), func(c *Config) {
-		c.Picker, c.Ports = PickerNetfilter65, alloc.Range{Low: 1024, High: 1024}
+		c.Picker, c.Ports = alloc.NATPickerNetfilter65, alloc.Range{Low: 1024, High: 1024}
 	}), dests: []string{"tcp 198.51.100.1:443", "tcp 198.51.100.2:443"}, acts: []act{
 		open("a", 0, 5000, 0).is("203.0.113.1:1024"),
 		closeF("a", CloseFIN),
@@ -632,7 +632,7 @@ func TestEviction6_5(t *testing.T) {
 		assert.Equal(t, uint64(1), n.Stats().Reused)
 	}})
 	runSeq(t, seqCase{name: "the evicted flow's block stays for the new flow", cfg: withCfg(baseConfig(), func(c *Config) {
-		c.Picker, c.Ports, c.Allocation, c.BlockSize, c.MaxBlocks = PickerNetfilter65, alloc.Range{Low: 1024, High: 1025}, Blocks, 1, 1
+		c.Picker, c.Ports, c.Allocation, c.BlockSize, c.MaxBlocks = alloc.NATPickerNetfilter65, alloc.Range{Low: 1024, High: 1025}, Blocks, 1, 1
 	}), inside: 2, dests: d, acts: []act{
 		open("a", 0, 5000, 0).is("203.0.113.1:1024"),
 		open("k", 1, 5000, 0).is("203.0.113.1:1025"),
@@ -642,7 +642,7 @@ func TestEviction6_5(t *testing.T) {
 	}, after: func(t *testing.T, n *NAT, _ map[string]FlowID) {
 		assert.Equal(t, 1, n.Stats().Inside[0].Allocated)
 	}})
-	runSeq(t, seqCase{name: "half-open and UDP are not evicted", cfg: tiny(PickerNetfilter65), dests: d, acts: []act{
+	runSeq(t, seqCase{name: "half-open and UDP are not evicted", cfg: tiny(alloc.NATPickerNetfilter65), dests: d, acts: []act{
 		open("a", 0, 5000, 0), open("b", 0, 5001, 0),
 		closeF("a", CloseHalfOpen), closeF("b", CloseHalfOpen),
 		open("x", 0, 5002, 0).drops(DropOutOfResources),
@@ -650,7 +650,7 @@ func TestEviction6_5(t *testing.T) {
 		closeF("u", CloseUDP), closeF("v", CloseUDP),
 		open("w", 0, 5002, 1).drops(DropOutOfResources),
 	}})
-	runSeq(t, seqCase{name: "5.x does not evict", cfg: tiny(PickerNetfilter), dests: d, acts: []act{
+	runSeq(t, seqCase{name: "5.x does not evict", cfg: tiny(alloc.NATPickerNetfilter), dests: d, acts: []act{
 		open("a", 0, 5000, 0), open("b", 0, 5001, 0),
 		closeF("a", CloseFIN), closeF("b", CloseFIN),
 		open("x", 0, 5002, 0).drops(DropOutOfResources),

@@ -21,15 +21,6 @@ const (
 	PresetCGNDeterministic = "cgn-deterministic"
 )
 
-// Picker names (registered in alloc).
-const (
-	PickerNetfilter      = "netfilter"       // Linux 5.0-6.4 nf_nat_l4proto_unique_tuple
-	PickerNetfilter65    = "netfilter-6.5"   // Linux 6.5+: also evicts closing TCP entries
-	PickerNetfilterRover = "netfilter-rover" // Linux before 5.0: global rover, whole-range scan
-	PickerRandom         = "random"          // uniform over the free ports
-	PickerSequential     = "sequential"      // the next free port after the last one given
-)
-
 // rfc5382Established and rfc5382Transitory are the shortest idle timeouts
 // RFC 5382 REQ-5 allows (2 h 4 min, 4 min); rfc4787UDP is RFC 4787
 // REQ-5c's recommended UDP default (5 min). nat.md §1.1-1.2.
@@ -48,7 +39,7 @@ var presets = map[string]func() Config{
 			Mapping: AddressAndPortDependent, UDPMapping: AddressAndPortDependent,
 			Filtering: AddressAndPortDependentFiltering, Pooling: Arbitrary,
 			ReuseMapping: true, PortPreservation: true,
-			Picker: PickerNetfilter,
+			Picker: alloc.NATPickerNetfilter,
 			Ports:  alloc.Range{Low: 1024, High: 65535},
 			// nf_conntrack_max = nf_conntrack_buckets, at most 262,144.
 			MaxFlows: 262144,
@@ -67,6 +58,7 @@ var presets = map[string]func() Config{
 				"assumption: max_flows 262144, nf_conntrack_max on a host with at least 4 GiB (buckets = RAM/16384, at most 262,144, nat.md §2.10)",
 				"assumption: hairpin on (RFC 4787 REQ-9; on Linux it needs a MASQUERADE rule on the inside interface, which router distributions add)",
 				"assumption: confirm_window 0 (no insert race) unless set; the kernel's window is microseconds and needs several CPUs (nat.md §2.8)",
+				"not modelled: early_drop of non-ASSURED entries when the table is full (nat.md §2.10); a full table drops the new flow",
 			},
 		}
 	},
@@ -75,7 +67,7 @@ var presets = map[string]func() Config{
 			MaxExternalIPs: 8,
 			Mapping:        AddressAndPortDependent, UDPMapping: AddressAndPortDependent,
 			Filtering: AddressAndPortDependentFiltering, Pooling: Spread,
-			Picker:            PickerRandom,
+			Picker:            alloc.NATPickerRandom,
 			Ports:             alloc.Range{Low: 1024, High: 65535},
 			PerDestinationCap: 55000,
 			Timeouts: Timeouts{
@@ -95,7 +87,7 @@ var presets = map[string]func() Config{
 			MaxExternalIPs: 16,
 			Mapping:        AddressAndPortDependent, UDPMapping: AddressAndPortDependent,
 			Filtering: AddressAndPortDependentFiltering, Pooling: Spread,
-			Picker:            PickerRandom,
+			Picker:            alloc.NATPickerRandom,
 			Ports:             alloc.Range{Low: 1024, High: 65535},
 			PerDestinationCap: 50000,
 			MaxFlows:          2000000,
@@ -107,6 +99,7 @@ var presets = map[string]func() Config{
 				"64,512 SNAT ports per public IP, up to 16 IPs, ports chosen at random, 50,000 concurrent flows per IP to one destination, 2 M flows (nat-gateway-resource.md, nat.md §3.3)",
 				"port reuse toward the same destination after a cool-down: FIN 65 s, RST 16 s, half-open 30 s, UDP 65 s; idle TCP 4 min (4-120), UDP 4 min (nat-gateway-snat.md, nat.md §3.3)",
 				"assumption: mapping and filtering per 5-tuple; Microsoft documents neither",
+				"assumption: the random choice is among the ports free toward the destination; Azure documents a preference for ports no destination uses, which changes port overlap but not when exhaustion comes",
 			},
 		}
 	},
@@ -114,7 +107,7 @@ var presets = map[string]func() Config{
 		return Config{
 			Mapping: AddressAndPortDependent, UDPMapping: AddressDependent,
 			Filtering: AddressAndPortDependentFiltering, Pooling: Fill,
-			Picker:     PickerRandom,
+			Picker:     alloc.NATPickerRandom,
 			Ports:      alloc.Range{Low: 1024, High: 65023},
 			Allocation: Static,
 			PoolTable: []PoolStep{
@@ -139,7 +132,7 @@ var presets = map[string]func() Config{
 		return Config{
 			Mapping: AddressAndPortDependent, UDPMapping: AddressAndPortDependent,
 			Filtering: AddressAndPortDependentFiltering, Pooling: Fill,
-			Picker:       PickerRandom,
+			Picker:       alloc.NATPickerRandom,
 			Ports:        alloc.Range{Low: 1024, High: 65023},
 			Allocation:   Static,
 			PortsPerHost: 128,
@@ -157,7 +150,7 @@ var presets = map[string]func() Config{
 		return Config{
 			Mapping: AddressAndPortDependent, UDPMapping: AddressAndPortDependent,
 			Filtering: AddressAndPortDependentFiltering, Pooling: Fill,
-			Picker:          PickerRandom,
+			Picker:          alloc.NATPickerRandom,
 			Ports:           alloc.Range{Low: 1024, High: 65535},
 			Allocation:      Static,
 			PortsPerHost:    64,
@@ -173,6 +166,7 @@ var presets = map[string]func() Config{
 				"64,512 ports per NAT IP (secondary sources, nat.md §3.5); a drop is OUT_OF_RESOURCES, or ENDPOINT_INDEPENDENCE_CONFLICT under endpoint-independent mapping",
 				"assumption: endpoint-independent mapping off; its current default for new gateways is not confirmed (nat.md §5)",
 				"assumption: a flow ended by an RST is kept for the transitory 30 s; random port choice within the VM's ports",
+				"for dynamic port allocation set allocation: dynamic with ports_per_host 32 (GCP's default minimum) and max_ports_per_host 65536",
 			},
 		}
 	},
@@ -180,7 +174,7 @@ var presets = map[string]func() Config{
 		return Config{
 			Mapping: EndpointIndependent, UDPMapping: EndpointIndependent,
 			Filtering: EndpointIndependentFiltering, Pooling: Paired,
-			Picker:     PickerRandom,
+			Picker:     alloc.NATPickerRandom,
 			Ports:      alloc.Range{Low: 1024, High: 65535},
 			Allocation: Blocks,
 			BlockSize:  128,
@@ -202,7 +196,7 @@ var presets = map[string]func() Config{
 		return Config{
 			Mapping: EndpointIndependent, UDPMapping: EndpointIndependent,
 			Filtering: EndpointIndependentFiltering, Pooling: Paired,
-			Picker:     PickerSequential,
+			Picker:     alloc.NATPickerSequential,
 			Ports:      alloc.Range{Low: 1024, High: 65535},
 			Allocation: Deterministic,
 			Timeouts: Timeouts{
@@ -212,7 +206,7 @@ var presets = map[string]func() Config{
 			Notes: []string{
 				"RFC 7422 deterministic NAT as in FD.io VPP DET44: ratio = inside / outside addresses, 64,512 / ratio ports per inside address, outside address = k / ratio, first port 1024 + ports x (k mod ratio) (nat.md §1.7)",
 				"timeouts at the RFC floors: TCP established 2 h 4 min, transitory 4 min (RFC 5382 REQ-5), UDP 5 min (RFC 4787 REQ-5c)",
-				"assumption: ports taken in order inside the range (DET44 searches its range from the start)",
+				"assumption: ports taken in order inside the range from one cursor; DET44 starts each search at the inside port modulo the range (det44_in2out.c), which changes which port, not how many",
 			},
 		}
 	},
