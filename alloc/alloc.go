@@ -139,6 +139,9 @@ type Config struct {
 	// (how long it stays sequential; 0 means the default 45 s).
 	RandomCPS  int
 	RandomTime time.Duration
+	// UDPHashSize is the Linux UDP hash table size (uhash_entries) that
+	// "linux-udp" walks; 0 means DefaultUDPHashSize.
+	UDPHashSize int
 	// AutobindReuse is Linux net.ipv4.ip_autobind_reuse: when bind(0)
 	// finds no free port, try again allowing ports held by non-listening
 	// SO_REUSEADDR sockets (inet_csk_find_open_port relax pass).

@@ -375,24 +375,26 @@ func TestExplain(t *testing.T) {
 			},
 		},
 		{
-			name: "linux-udp/uniform", alloc: NameLinuxUDP, cfg: Config{Range: linuxRange},
+			name: "linux-udp/chains", alloc: NameLinuxUDP, cfg: Config{Range: linuxRange},
 			req:  Request{Fail: EAGAIN},
 			busy: func() Busy { u := busyPorts(); u.sets[0].AddRange(Range{32768, 32999}); return u }(), ok: true,
 			want: func(res Result) []string {
-				return []string{"udp_lib_get_port: uniform over 28000 free ports of 32768-60999, draw ", fmt.Sprintf(" → %d", res.Port)}
+				return []string{"udp_lib_get_port: first ", " of 32768-60999, hash chains from there (16384-entry table) → ", fmt.Sprintf(" → %d, ", res.Port)}
 			},
-			check: func(t *testing.T, s string, res Result) {
-				m := regexp.MustCompile(`draw (\d+) →`).FindStringSubmatch(s)
-				require.NotNil(t, m, s)
-				n, _ := strconv.Atoi(m[1])
-				assert.Equal(t, int(res.Port), 33000+n, "the draw-th free port")
+		},
+		{
+			name: "linux-udp/linear", alloc: NameLinuxUDP, cfg: Config{Range: linuxRange},
+			req:  Request{Fail: EAGAIN, LocalRange: Range{40000, 40999}},
+			busy: func() Busy { u := busyPorts(); return u }(), ok: true,
+			want: func(res Result) []string {
+				return []string{"udp_lib_get_port: first ", " of 40000-40999 (IP_LOCAL_PORT_RANGE), linear probe (one port of the range per hash chain) → ", fmt.Sprintf(" → %d, ", res.Port)}
 			},
 		},
 		{
 			name: "linux-udp/IP_LOCAL_PORT_RANGE full", alloc: NameLinuxUDP, cfg: Config{Range: linuxRange},
 			req: Request{Fail: EAGAIN, LocalRange: Range{40000, 40999}}, busy: busyExcept(linuxRange),
 			want: func(Result) []string {
-				return []string{"udp_lib_get_port: no free port in 40000-40999 (IP_LOCAL_PORT_RANGE) (1000 searched) → EAGAIN"}
+				return []string{"udp_lib_get_port: first ", " of 40000-40999 (IP_LOCAL_PORT_RANGE), linear probe (one port of the range per hash chain): no free port (1000 searched) → EAGAIN"}
 			},
 		},
 	}

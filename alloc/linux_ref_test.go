@@ -337,37 +337,51 @@ func (a *refLinuxBind) checkFailureRelaxed(t testing.TB, req *Request, view mode
 	requireOnlyFree(t, view, low, high, skipped)
 }
 
-// refLinuxUDP picks the r-th free port by walking the range.
+// refLinuxUDP is udp_lib_get_port's loop as the kernel writes it: chains
+// first, first+1, ... and within each the ports snum, snum+stride, ... in
+// u16 arithmetic, port by port.
 type refLinuxUDP struct {
-	r   Range
-	rng *rand.Rand
+	r    Range
+	rng  *rand.Rand
+	hash int
 }
 
-func newRefLinuxUDP(cfg Config) reference { return &refLinuxUDP{r: cfg.Range, rng: cfg.Rand} }
+func newRefLinuxUDP(cfg Config) reference {
+	h := cfg.UDPHashSize
+	if h == 0 {
+		h = DefaultUDPHashSize
+	}
+	return &refLinuxUDP{r: cfg.Range, rng: cfg.Rand, hash: h}
+}
 
 func (a *refLinuxUDP) allocate(req *Request, busy model) Result {
 	if req == nil {
 		req = &Request{}
 	}
 	low, high, _ := refNarrow(a.r, req.LocalRange)
-	free := 0
-	for p := low; p <= high; p++ {
-		if !busy[p] {
-			free++
-		}
-	}
-	if free == 0 {
-		return Result{Probes: high - low + 1, Err: failErrno(req)}
-	}
-	n := a.rng.IntN(free)
-	for p := low; ; p++ {
-		if !busy[p] {
-			if n == 0 {
-				return Result{Port: uint16(p), Probes: 1, Err: OK}
+	remaining := high - low + 1
+	rnd := a.rng.Uint32()
+	first := uint16(low + int(uint64(rnd)*uint64(remaining)>>32))
+	stride := uint16(uint32(rnd|1) * uint32(a.hash))
+	last := first + uint16(a.hash)
+	probes := 0
+	for f := first; ; {
+		for snum := f; ; {
+			if p := int(snum); p >= low && p <= high {
+				probes++
+				if !busy[p] {
+					return Result{Port: snum, Probes: probes, Err: OK}
+				}
 			}
-			n--
+			if snum += stride; snum == f {
+				break
+			}
+		}
+		if f++; f == last {
+			break
 		}
 	}
+	return Result{Probes: probes, Err: failErrno(req)}
 }
 
 // checkFailure: UDP autobind fails only on a full (narrowed) range, after
