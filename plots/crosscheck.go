@@ -131,16 +131,8 @@ func Crosscheck(kernel, model *sim.Result) (*Figure, error) {
 	}
 	xmax = max(xmax, xmin+1)
 
-	f := &Figure{
-		Title:  fmt.Sprintf("crosscheck: %s — kernel (solid) vs simulator (dashed)", name),
-		Top:    plot.New(),
-		Bottom: plot.New(),
-		Width:  10 * vg.Inch,
-		Height: 7 * vg.Inch,
-	}
+	f := newFigure(fmt.Sprintf("crosscheck: %s — kernel (solid) vs simulator (dashed)", name), true)
 	top, bot := f.Top, f.Bottom
-	setFonts(top)
-	setFonts(bot)
 	top.X.Label.Text = "time (s)"
 	top.Y.Label.Text = "sockets"
 	top.X.Tick.Marker = numberTicks{dense: true}

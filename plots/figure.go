@@ -50,6 +50,18 @@ type Figure struct {
 	Width, Height vg.Length
 }
 
+// newFigure returns a 10 × 7 inch Figure with the given title, a Top plot
+// and, when bottom is set, a Bottom plot, both with the package's fonts.
+func newFigure(title string, bottom bool) *Figure {
+	f := &Figure{Title: title, Top: plot.New(), Width: 10 * vg.Inch, Height: 7 * vg.Inch}
+	setFonts(f.Top)
+	if bottom {
+		f.Bottom = plot.New()
+		setFonts(f.Bottom)
+	}
+	return f
+}
+
 // LegendEntry is one item of a Figure's legend: a name after a sample of
 // the style of the data it names (each Thumbs drawn over the previous).
 // An entry without Thumbs is its name alone, e.g. "+3 more".

@@ -60,15 +60,7 @@ func NAT(res *sim.Result, i int) (*Figure, error) {
 	rows := res.Series.Rows
 	xmin, xmax := min(0, rows[0].TS), rows[len(rows)-1].TS
 
-	f := &Figure{
-		Title:  natTitle(&res.Summary, sum),
-		Top:    plot.New(),
-		Bottom: plot.New(),
-		Width:  10 * vg.Inch,
-		Height: 7 * vg.Inch,
-	}
-	setFonts(f.Top)
-	setFonts(f.Bottom)
+	f := newFigure(natTitle(&res.Summary, sum), true)
 
 	top := f.Top
 	top.X.Label.Text = "time (s)"
@@ -142,7 +134,7 @@ func NAT(res *sim.Result, i int) (*Figure, error) {
 	for j := range ser.Rows {
 		drops[j] = ser.Rows[j].Drops
 	}
-	if err := ratePanel(f.Bottom, rows, drops, res.Series.IntervalS, "NAT drops\nper second"); err != nil {
+	if err := ratePanel(f.Bottom, rows, drops, res.Series.IntervalS, "NAT drops\nper second", true); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -189,39 +181,6 @@ func natAt(res *sim.Result, i int) (*sim.NATSummary, *sim.NATSeries, error) {
 		}
 	}
 	return sum, ser, nil
-}
-
-// ratePanel fills p with counts per second: each sample's count over the
-// interval, drawn as filled steps over the interval it was counted in (the
-// first sample's starts one interval before it, when that is not before
-// 0). ylabel names the y axis; the x axis spans the samples.
-func ratePanel(p *plot.Plot, rows []sim.Row, counts []uint64, interval float64, ylabel string) error {
-	xys := make(plotter.XYs, 0, len(rows)+1)
-	if first := rows[0].TS - interval; first >= 0 {
-		xys = append(xys, plotter.XY{X: first, Y: float64(counts[0]) / interval})
-	}
-	var peak float64
-	for j, r := range rows {
-		y := float64(counts[j]) / interval
-		xys = append(xys, plotter.XY{X: r.TS, Y: y})
-		peak = max(peak, y)
-	}
-	l, err := plotter.NewLine(xys)
-	if err != nil {
-		return err
-	}
-	l.StepStyle = plotter.PreStep
-	l.LineStyle = draw.LineStyle{Color: colFailures, Width: vg.Points(1.5)}
-	l.FillColor = colFailureFill
-	p.Add(grid(), l)
-	p.X.Label.Text = "time (s)"
-	p.Y.Label.Text = ylabel
-	p.X.Tick.Marker = numberTicks{dense: true}
-	p.Y.Tick.Marker = numberTicks{dense: true}
-	p.X.Min, p.X.Max = min(0, rows[0].TS), rows[len(rows)-1].TS
-	p.Y.Min, p.Y.Max = 0, max(1, peak*1.1)
-	p.X.Padding, p.Y.Padding = 0, 0
-	return nil
 }
 
 // columnPeaks returns the highest value of each of n columns over rows.

@@ -56,31 +56,19 @@ func Occupancy(res *sim.Result) (*Figure, error) {
 	// Stack the states: each series is the top of its band.
 	n := len(s.Rows)
 	est, tw, all := make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n)
-	fails := make(plotter.XYs, 0, n+1)
-	if first := s.Rows[0].TS - s.IntervalS; first >= 0 {
-		// The first sample's failures happened during the interval before it.
-		fails = append(fails, plotter.XY{X: first, Y: float64(s.Domain[0].Failures) / s.IntervalS})
-	}
+	fails := make([]uint64, n)
 	var peak float64
 	for i, r := range s.Rows {
 		d := s.Domain[i]
 		est[i] = plotter.XY{X: r.TS, Y: float64(d.Established)}
 		tw[i] = plotter.XY{X: r.TS, Y: float64(d.Established + d.TimeWait)}
 		all[i] = plotter.XY{X: r.TS, Y: float64(d.Established + d.TimeWait + d.Other)}
-		fails = append(fails, plotter.XY{X: r.TS, Y: float64(d.Failures) / s.IntervalS})
+		fails[i] = d.Failures
 		peak = max(peak, all[i].Y)
 	}
 	xmin, xmax := min(0, s.Rows[0].TS), s.Rows[n-1].TS
 
-	f := &Figure{
-		Title:  title(sum, dom),
-		Top:    plot.New(),
-		Bottom: plot.New(),
-		Width:  10 * vg.Inch,
-		Height: 7 * vg.Inch,
-	}
-	setFonts(f.Top)
-	setFonts(f.Bottom)
+	f := newFigure(title(sum, dom), true)
 
 	// Top panel: stacked areas, each filled down to 0 and drawn back to
 	// front; the legend lists them from the bottom of the stack up.
@@ -142,27 +130,44 @@ func Occupancy(res *sim.Result) (*Figure, error) {
 	top.X.Padding, top.Y.Padding = 0, 0
 
 	// Bottom panel: failure rate.
-	bot := f.Bottom
-	bot.X.Label.Text = "time (s)"
-	bot.Y.Label.Text = "failed connects\nper second"
-	bot.X.Tick.Marker = numberTicks{}
-	bot.Y.Tick.Marker = numberTicks{}
-	fl, err := plotter.NewLine(fails)
-	if err != nil {
+	if err := ratePanel(f.Bottom, s.Rows, fails, s.IntervalS, "failed connects\nper second", false); err != nil {
 		return nil, err
 	}
-	fl.StepStyle = plotter.PreStep
-	fl.LineStyle = draw.LineStyle{Color: colFailures, Width: vg.Points(1.5)}
-	fl.FillColor = colFailureFill
-	bot.Add(grid(), fl)
-	var maxRate float64
-	for _, p := range fails {
-		maxRate = max(maxRate, p.Y)
-	}
-	bot.X.Min, bot.X.Max = xmin, xmax
-	bot.Y.Min, bot.Y.Max = 0, max(1, maxRate*1.1)
-	bot.X.Padding, bot.Y.Padding = 0, 0
 	return f, nil
+}
+
+// ratePanel fills p with counts per second: each sample's count over the
+// interval, drawn as filled steps over the interval it was counted in (the
+// first sample's starts one interval before it, when that is not before
+// 0). ylabel names the y axis; the x axis spans the samples; dense asks
+// for the denser tick marks.
+func ratePanel(p *plot.Plot, rows []sim.Row, counts []uint64, interval float64, ylabel string, dense bool) error {
+	xys := make(plotter.XYs, 0, len(rows)+1)
+	if first := rows[0].TS - interval; first >= 0 {
+		xys = append(xys, plotter.XY{X: first, Y: float64(counts[0]) / interval})
+	}
+	var peak float64
+	for j, r := range rows {
+		y := float64(counts[j]) / interval
+		xys = append(xys, plotter.XY{X: r.TS, Y: y})
+		peak = max(peak, y)
+	}
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	l.StepStyle = plotter.PreStep
+	l.LineStyle = draw.LineStyle{Color: colFailures, Width: vg.Points(1.5)}
+	l.FillColor = colFailureFill
+	p.Add(grid(), l)
+	p.X.Label.Text = "time (s)"
+	p.Y.Label.Text = ylabel
+	p.X.Tick.Marker = numberTicks{dense: dense}
+	p.Y.Tick.Marker = numberTicks{dense: dense}
+	p.X.Min, p.X.Max = min(0, rows[0].TS), rows[len(rows)-1].TS
+	p.Y.Min, p.Y.Max = 0, max(1, peak*1.1)
+	p.X.Padding, p.Y.Padding = 0, 0
+	return nil
 }
 
 // WriteOccupancy writes the Occupancy figure of res to dir/occupancy.png

@@ -91,14 +91,8 @@ func PortChoices(res *sim.Result) (*Figure, error) {
 	slices.Sort(order)
 
 	hosts := choosingHosts(sum, order)
-	f := &Figure{
-		Title:  portsTitle(res, hosts),
-		Top:    plot.New(),
-		Width:  10 * vg.Inch,
-		Height: 7 * vg.Inch,
-	}
+	f := newFigure(portsTitle(res, hosts), false)
 	p := f.Top
-	setFonts(p)
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = "local port"
 	p.X.Tick.Marker = numberTicks{dense: true}

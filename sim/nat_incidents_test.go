@@ -262,3 +262,26 @@ func TestNATHairpinSource(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"ssh-from-home from 203.0.113.5": 4, "ssh-from-outside from 198.51.100.7": 4}, seen)
 }
+
+// TestNATNoHairpin: without hairpinning (RFC 4787 REQ-9 unmet) the
+// laptop's SYNs to the router's own public address are dropped as
+// no-hairpin, counted for the laptop and that destination; the friend's
+// forwarded connections still arrive.
+func TestNATNoHairpin(t *testing.T) {
+	res := runBuiltin(t, "nat-home-router", "nats.0.hairpin=false")
+	ns := &res.Summary.NATs[0]
+	assert.Equal(t, uint64(4), res.Summary.Servers[0].Accepted, "the friend's, not the laptop's")
+	// Connects at 0, 5, 10 and 15 s, each SYN retransmitted 1, 3, 7, 15 s
+	// after it: 5 + 5 + 4 + 3 SYNs by the end of the 20 s run.
+	require.Equal(t, uint64(17), ns.Drops["no-hairpin"])
+	for _, in := range ns.Inside {
+		if in.Host == "laptop" {
+			assert.Equal(t, ns.Drops["no-hairpin"], in.Drops["no-hairpin"])
+		}
+	}
+	for _, d := range ns.Destinations {
+		if d.Destination == "203.0.113.5:2222" {
+			assert.Equal(t, ns.Drops["no-hairpin"], d.Drops["no-hairpin"])
+		}
+	}
+}

@@ -66,7 +66,6 @@ type natRun struct {
 	confirm    LaneID // -1 without a ConfirmWindow
 	fwdSrv     []int  // per forward rule: the server it reaches, -1 for none
 	hosts      []int  // per inside index: the host
-	noHairpin  uint64
 	prevDrops  uint64
 	firstDrop  Time
 	rows       []NATRow
@@ -179,13 +178,11 @@ func (m *model) natSyn(c int32) {
 	}
 	if rt.out >= 0 {
 		nr := m.nats[rt.out]
-		if rt.in == rt.out && !nr.sc.Config.Hairpin {
-			nr.noHairpin++
-			m.natDrop(nr, c, nat.DropNoHairpin, "the NAT does not hairpin (RFC 4787 REQ-9)")
-			return
-		}
 		st := nr.n.Stats()
-		preserved, reused := st.Preserved, st.Reused
+		var preserved, reused uint64
+		if m.tr != nil {
+			preserved, reused = st.Preserved, st.Reused
+		}
 		f, drop := nr.n.Open(rt.sub, src, rt.dest, time.Duration(now))
 		if drop != nat.NoDrop {
 			m.natDrop(nr, c, drop, "")
@@ -398,7 +395,6 @@ func (m *model) sampleNATs() {
 		for _, v := range st.Drops {
 			drops += v
 		}
-		drops += nr.noHairpin
 		row := NATRow{Flows: st.Flows, Drops: drops - nr.prevDrops, IPPorts: make([]int, len(st.IPs)), InsideFlows: make([]int, len(st.Inside))}
 		nr.prevDrops = drops
 		for i := range st.IPs {
@@ -424,9 +420,6 @@ func (m *model) natResults() ([]NATSummary, []NATSeries) {
 			Preserved: st.Preserved, Reused: st.Reused, Searched: st.Searched, Evicted: st.Evicted,
 			ProbesMax: st.ProbesMax,
 			PoolPorts: cfg.Ports.Size(), PerDestinationCap: cfg.PerDestinationCap, PortsPerHost: cfg.PortsPerHost,
-		}
-		if nr.noHairpin > 0 {
-			ns.Drops[nat.DropNoHairpin.String()] += nr.noHairpin
 		}
 		if st.Searched > 0 {
 			ns.ProbesPerSearch = float64(st.Probes) / float64(st.Searched)

@@ -295,7 +295,8 @@ func (n *NAT) Dest(remote netip.AddrPort, udp bool) DestID {
 	}
 	id := DestID(len(n.dests))
 	n.destIdx[k] = id
-	n.dests = append(n.dests, dest{remote: remote, udp: udp, raddr: ra, hash: addrHash(remote.Addr(), n.hashKey)})
+	self := slices.Contains(n.cfg.ExternalIPs, remote.Addr())
+	n.dests = append(n.dests, dest{remote: remote, udp: udp, raddr: ra, hash: addrHash(remote.Addr(), n.hashKey), self: self})
 	n.stats.Dests = append(n.stats.Dests, DestStats{Remote: remote, UDP: udp})
 	n.ipd = append(n.ipd, make([]ipDest, n.nIPs)...)
 	return id
@@ -342,6 +343,11 @@ func (n *NAT) Dest(remote netip.AddrPort, udp bool) DestID {
 // destination).
 func (n *NAT) Open(sub int, inside netip.AddrPort, dst DestID, now time.Duration) (FlowID, Drop) {
 	d := &n.dests[dst]
+	if d.self && !n.cfg.Hairpin {
+		// An inside host sent to this NAT's own external address, which
+		// needs hairpinning (RFC 4787 §6 REQ-9, RFC 5382 REQ-8).
+		return n.dropped(sub, dst, DropNoHairpin)
+	}
 	if n.cfg.MaxFlows > 0 && n.stats.Flows >= n.cfg.MaxFlows {
 		return n.dropped(sub, dst, DropTableFull)
 	}

@@ -57,6 +57,7 @@ type dest struct {
 	udp    bool
 	raddr  int32  // index of the remote address
 	hash   uint64 // the remote address's share of the pooling hash
+	self   bool   // the remote is one of the NAT's own external IPs (hairpinning)
 }
 
 type destKey struct {
