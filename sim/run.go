@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portsim/portsim/alloc"
+	"github.com/portsim/portsim/internal/slab"
 	"github.com/portsim/portsim/scenarios"
 	"github.com/portsim/portsim/sim/nat"
 	"github.com/portsim/portsim/tcpstate"
@@ -120,7 +121,7 @@ type model struct {
 	doms  []*domRun
 	works []*workRun
 	conns []conn
-	free  []int32
+	slots slab.NextFit // the conns slab's free slots
 
 	totalTW, totalPorts int
 	peakTW, peakPorts   int
@@ -541,20 +542,26 @@ func narrowedPorts(p *tcpstate.Profile, r alloc.Range) int {
 	return n.Size() - p.Reserved.CountIn(n)
 }
 
+// newConn takes a connection slot (next-fit: see slab.NextFit).
 func (m *model) newConn() int32 {
-	if n := len(m.free); n > 0 {
-		c := m.free[n-1]
-		m.free = m.free[:n-1]
+	c := m.slots.Take()
+	if c == len(m.conns) {
+		m.conns = append(m.conns, conn{})
 		if m.cnat != nil {
-			m.cnat[c] = connNAT{flow: -1}
+			m.cnat = append(m.cnat, connNAT{flow: -1})
 		}
-		return c
 	}
-	m.conns = append(m.conns, conn{})
+	return int32(c)
+}
+
+// freeConn returns connection c's slot. Its NAT side record is cleared
+// here rather than when the slot is taken again: the slot's conn record
+// was just read, so the two cache misses overlap.
+func (m *model) freeConn(c int32) {
+	m.slots.Put(int(c))
 	if m.cnat != nil {
-		m.cnat = append(m.cnat, connNAT{flow: -1})
+		m.cnat[c] = connNAT{flow: -1}
 	}
-	return int32(len(m.conns) - 1)
 }
 
 // apply feeds one input to connection c and keeps the run's counters in
@@ -570,7 +577,7 @@ func (m *model) apply(c int32, in tcpstate.Input) tcpstate.State {
 	if cn.state == tcpstate.Closed {
 		d.integrate(m.eng.Now(), inUse)
 		m.totalPorts -= ports - d.tbl.PortsInUse
-		m.free = append(m.free, c)
+		m.freeConn(c)
 	}
 	return cn.state
 }
@@ -584,7 +591,7 @@ func (m *model) step(c int32, in tcpstate.Input) {
 // that a connect() already took over.
 func (m *model) timeWaitEnd(c int32) {
 	if m.conns[c].state == tcpstate.Closed {
-		m.free = append(m.free, c)
+		m.freeConn(c)
 		return
 	}
 	m.totalTW--

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portsim/portsim/alloc"
+	"github.com/portsim/portsim/internal/slab"
 )
 
 // DestID identifies a destination (protocol, remote address and port)
@@ -181,11 +182,11 @@ type NAT struct {
 	// portRefs[ip*2+proto][port] counts the flows on each external port.
 	portRefs [][]int32
 
-	flows    []flow
-	freeFlow FlowID
-	maps     []mapRec
-	freeMap  int32
-	mapIdx   index // endpoint key → mapping record
+	flows   []flow
+	slots   slab.NextFit
+	maps    []mapRec
+	freeMap int32
+	mapIdx  index // endpoint key → mapping record
 	// closingIdx finds the flow of an evictable tuple: key xi<<16 | port.
 	closingIdx index
 
@@ -248,7 +249,6 @@ func New(cfg *Config, inside []netip.Addr, rnd *rand.Rand) (*NAT, error) {
 		reserved: make([]*alloc.PortSet, 2*nIPs),
 		owned:    make([]*alloc.PortSet, 2*nIPs),
 		portRefs: make([][]int32, 2*nIPs),
-		freeFlow: -1,
 		freeMap:  -1,
 	}
 	n.cfg.ExternalIPs = slices.Clone(cfg.ExternalIPs)

@@ -15,8 +15,8 @@ const (
 	maxRemoteAddrs = 1<<23 - 1
 )
 
-// flow is one table entry, 24 bytes in a slab indexed by FlowID; a free
-// slot's sub links the free list.
+// flow is one table entry, 24 bytes in a slab indexed by FlowID (slots
+// hands the ids out).
 type flow struct {
 	sub     int32
 	dst     DestID
@@ -389,18 +389,17 @@ func (n *NAT) evict(xi, port int) {
 
 // newFlow takes a free slot.
 func (n *NAT) newFlow() FlowID {
-	if f := n.freeFlow; f >= 0 {
-		n.freeFlow = FlowID(n.flows[f].sub)
-		return f
+	f := n.slots.Take()
+	if f == len(n.flows) {
+		n.flows = append(n.flows, flow{})
 	}
-	n.flows = append(n.flows, flow{})
-	return FlowID(len(n.flows) - 1)
+	return FlowID(f)
 }
 
-// freeSlot puts f's slot on the free list.
+// freeSlot frees f's slot.
 func (n *NAT) freeSlot(f FlowID) {
-	n.flows[f] = flow{sub: int32(n.freeFlow)}
-	n.freeFlow = f
+	n.flows[f] = flow{}
+	n.slots.Put(int(f))
 }
 
 // commit enters a placed flow in the table: its mapping, its run, its
