@@ -66,6 +66,7 @@ const (
 //	    stop: 60s                    # optional, default: the end of the run
 //	    rtt: 1ms                     # optional, default 1ms
 //	    source: 10.0.0.1             # optional, one of the host's addresses
+//	    pool: 8                      # optional keep-alive pool per destination, default 0 (none)
 //	nats:                            # optional NAT middleboxes
 //	  - name: gw                     # required, unique
 //	    preset: aws-nat-gateway      # required, a sim/nat preset
@@ -105,6 +106,11 @@ const (
 // the NAT vendor would (nat.Config.Validate): a value that breaks a rule is
 // reported where the file sets it, or at preset when it is the preset's. A
 // workload may connect to a NAT's external ip:port (hairpin, or a forward).
+//
+// A workload's pool: K (a whole number >= 0; TCP socket paths only) makes
+// its arrivals requests served over a keep-alive pool of up to K idle
+// connections per destination, as Go net/http Transport's
+// MaxIdleConnsPerHost; see Workload.Pool.
 //
 // Arrival processes: constant {rate}, poisson {rate}, ramp {from, to},
 // onoff {rate, on, off}. Holding times: fixed {value}, exponential {mean},
@@ -672,7 +678,7 @@ func (d *decoder) host(hv val) (Host, error) {
 // count; n is how many instances the workload runs on.
 func (d *decoder) workload(wv val, s *Scenario) (w Workload, n int, err error) {
 	w = Workload{RTT: DefaultRTT, Stop: s.Duration}
-	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source", "socket", "options", "port_range", "peer_close_delay")
+	f, err := d.fields(wv, "name", "from", "to", "arrival", "hold", "close", "start", "stop", "rtt", "source", "socket", "options", "port_range", "peer_close_delay", "pool")
 	if err != nil {
 		return w, 0, err
 	}
@@ -766,6 +772,17 @@ func (d *decoder) workloadBody(f *fields, w Workload, s *Scenario, host *Host) (
 	}
 	if err := d.socketPath(f, &w, host); err != nil {
 		return w, err
+	}
+	if v, ok := f.get("pool"); ok {
+		if w.Pool, err = d.whole(v, 0, math.MaxInt32); err != nil {
+			return w, err
+		}
+		if w.Pool > 0 && w.Socket.UDP() {
+			// A UDP socket has no connection to keep open between
+			// requests in this sense: each datagram exchange is the
+			// workload's "connection".
+			return w, d.fail(v, "a keep-alive pool reuses TCP connections; socket: %v has none (remove pool or use a TCP socket path)", w.Socket)
+		}
 	}
 	return w, nil
 }

@@ -201,6 +201,18 @@ type Workload struct {
 	// PortRange is the per-socket range of the port-range path
 	// (IP_LOCAL_PORT_RANGE), inclusive; zero otherwise.
 	PortRange alloc.Range
+	// Pool is the keep-alive pool size: how many idle connections the
+	// client keeps per destination, as Go net/http Transport's
+	// MaxIdleConnsPerHost (k6 with connection reuse, HikariCP-style
+	// pools). 0, the default, is no pool: every arrival is a connect().
+	// With a pool the arrivals are requests: a request runs for one
+	// holding time on the destination's most recently idled connection
+	// (LIFO, as Go's idle list), or connect()s a new one when none is
+	// idle; when it ends, the connection joins the idle list if that
+	// holds fewer than Pool connections and is closed by the close mix
+	// otherwise. Idle connections stay open to the end of the run (no idle
+	// timeout). TCP socket paths only.
+	Pool int
 }
 
 // SocketPath is the sequence of calls that gives a socket its local port

@@ -75,7 +75,7 @@ func TestBuiltins(t *testing.T) {
 		names = append(names, in.Name)
 	}
 	assert.Equal(t, []string{
-		"bind-before-connect", "dotnet-connection-close", "k6-no-reuse", "linux-burst",
+		"bind-before-connect", "burst-recovery", "dotnet-connection-close", "k6-no-reuse", "linux-burst",
 		"nat-app-service", "nat-aws-55k", "nat-azure-lb-prealloc", "nat-gcp-min-ports",
 		"nat-home-router", "nat-k8s-masquerade",
 		"reuseport-listeners", "server-closes-first", "server-restart-eaddrinuse",
@@ -258,7 +258,7 @@ func badCases(t testing.TB) []badCase {
 			`t.yaml:3:1: hii: unknown field "hii" (known: name, description, seed, duration, sample, hosts, workloads, servers, nats)`},
 		{"unknown nested key",
 			edit(t, "    stop: 60s\n", "    stop: 60s\n    hii: 1\n"),
-			`t.yaml:17:5: workloads[0].hii: unknown field "hii" (known: name, from, to, arrival, hold, close, start, stop, rtt, source, socket, options, port_range, peer_close_delay)`},
+			`t.yaml:17:5: workloads[0].hii: unknown field "hii" (known: name, from, to, arrival, hold, close, start, stop, rtt, source, socket, options, port_range, peer_close_delay, pool)`},
 		{"unknown key in flow mapping",
 			edit(t, "mean: 100ms}", "mean: 100ms, hii: 1}"),
 			`t.yaml:14:44: workloads[0].hold.hii: unknown field "hii" (known: dist, value, mean, median, sigma, scale, shape)`},
@@ -700,7 +700,7 @@ func TestLoad(t *testing.T) {
 	assert.EqualError(t, err, path+":13:39: workloads[0].arrival.rate: must be > 0, got -5")
 
 	tests := []struct{ arg, want string }{
-		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, dotnet-connection-close, k6-no-reuse, linux-burst, nat-app-service, nat-aws-55k, nat-azure-lb-prealloc, nat-gcp-min-ports, nat-home-router, nat-k8s-masquerade, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
+		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, burst-recovery, dotnet-connection-close, k6-no-reuse, linux-burst, nat-app-service, nat-aws-55k, nat-azure-lb-prealloc, nat-gcp-min-ports, nat-home-router, nat-k8s-masquerade, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
 		{dir, dir + ": is a directory, not a scenario file"},
 	}
 	for _, tt := range tests {

@@ -53,9 +53,9 @@ func (s *holdSampler) draw() Time {
 	return Time(math.Round(sec * 1e9))
 }
 
-// meanHold returns the distribution's mean in seconds, and false when it is
-// infinite (Pareto with shape <= 1).
-func meanHold(h scenarios.Hold) (float64, bool) {
+// MeanHold returns the holding-time distribution's mean in seconds, and
+// false when it is infinite (Pareto with shape <= 1).
+func MeanHold(h scenarios.Hold) (float64, bool) {
 	switch h.Dist {
 	case scenarios.Exponential:
 		return h.Mean.Seconds(), true

@@ -57,6 +57,11 @@ type Summary struct {
 	Analytic Analytic     `json:"analytic"`
 	// Events is the number of events the engine processed.
 	Events uint64 `json:"events"`
+	// Bursts are the burst ends of the scenario's load (a workload's
+	// arrivals stopping before the run ends) and how long after each the
+	// run's failures stopped and its ports fell back; see Burst. Empty,
+	// and left out of summary.json, when the load has none.
+	Bursts []Burst `json:"bursts,omitempty"`
 }
 
 // Totals are counts shared by the run, each host and each domain.
@@ -71,6 +76,13 @@ type Totals struct {
 	// retransmitting when the run ended: neither successes nor failures
 	// yet (they are left out of the steady-state attempts too).
 	Retrying uint64 `json:"retrying,omitempty"`
+	// Requests counts the arrivals of workloads with a keep-alive pool
+	// (scenarios.Workload.Pool): their connect() attempts plus Reused, the
+	// requests served on an idle pooled connection without connect(),
+	// counted in the domain of that connection. Both are 0 (and left out
+	// of summary.json) without a pool.
+	Requests uint64 `json:"requests,omitempty"`
+	Reused   uint64 `json:"reused,omitempty"`
 	// PeakTimeWait and PeakPortsInUse are exact maxima over the run (taken
 	// at every transition, not only at samples).
 	PeakTimeWait   int `json:"peak_time_wait"`
@@ -188,9 +200,10 @@ type NATDestSummary struct {
 
 // Quantiles of a distribution of integers.
 type Quantiles struct {
-	P50 int `json:"p50"`
-	P99 int `json:"p99"`
-	Max int `json:"max"`
+	Mean float64 `json:"mean"`
+	P50  int     `json:"p50"`
+	P99  int     `json:"p99"`
+	Max  int     `json:"max"`
 }
 
 // HostSummary is a host's totals and the settings the run used.

@@ -17,9 +17,9 @@ import (
 
 // Event kinds.
 const (
-	kArrival     uint8 = iota // a workload's next connect(); ID = workload
+	kArrival     uint8 = iota // a workload's next connect() (next request with a pool); ID = workload
 	kSynAck                   // SYN_SENT -> ESTABLISHED after one RTT; ID = connection
-	kClose                    // the holding time is over: someone closes; ID = connection
+	kClose                    // the holding time is over: someone closes, or the connection goes idle in the pool; ID = connection
 	kFinAck                   // FIN_WAIT_1: our FIN acknowledged and the peer's FIN in; ID = connection
 	kLastAck                  // LAST_ACK: our FIN acknowledged; ID = connection
 	kTimeWaitEnd              // TIME_WAIT expired; ID = connection
@@ -67,6 +67,8 @@ type domRun struct {
 	firstFail    Time // -1: none
 	peakTW       int
 	peakInUse    int
+	requests     uint64  // arrivals of pooled workloads: attempts + reused
+	reused       uint64  // requests served on an idle pooled connection, without connect()
 	area         float64 // integral of InUse over time, socket-nanoseconds
 	last         Time
 	warm         Time    // end of the warm-up (one mean holding time)
@@ -110,6 +112,19 @@ type workRun struct {
 	udp      bool
 	srv      []int   // per destination: index into model.servers, -1 when no server is modelled
 	routes   []route // per destination, nil when no destination crosses a NAT
+	// pools are the keep-alive idle lists, one per distinct destination
+	// (Go keys its idle lists by host, so a destination listed twice has
+	// one); poolOf indexes pools per destination. Both nil without a pool.
+	pools  []idleList
+	poolOf []int32
+}
+
+// idleList is a pooled workload's idle connections toward one destination,
+// a stack: Go's Transport reuses the most recently idled connection first
+// (getIdleConn takes the last entry of idleConn[key]).
+type idleList struct {
+	dst   netip.AddrPort
+	conns []int32
 }
 
 // model is the whole simulated system during one run.
@@ -142,6 +157,10 @@ type model struct {
 
 	nats []*natRun
 	cnat []connNAT // per connection slot, nil without NATs
+	// cpool is, per connection slot, the index in its workload's pools of
+	// a pooled workload's connection; nil when no workload has a pool (a
+	// parallel slice, so that conn stays 16 bytes).
+	cpool []int32
 }
 
 // stream returns the random source of one model component, seeded with the
@@ -292,6 +311,13 @@ func newModel(s *scenarios.Scenario) (*model, error) {
 			}
 			wr.srv = append(wr.srv, srv)
 		}
+		if w.Pool > 0 {
+			if wr.udp {
+				return nil, fmt.Errorf("sim: workload %s: a keep-alive pool needs a TCP socket path, not %v", w.Name, w.Socket)
+			}
+			wr.newPools()
+			m.cpool = make([]int32, len(m.conns))
+		}
 		m.works = append(m.works, wr)
 		if t, ok := wr.arr.next(); ok {
 			m.eng.At(t, kArrival, int32(i))
@@ -359,8 +385,25 @@ func (m *model) loop() {
 	m.countRetrying()
 }
 
+// newPools sets up the workload's empty idle lists, one per distinct
+// destination.
+func (wr *workRun) newPools() {
+	at := map[netip.AddrPort]int32{}
+	for _, dst := range wr.w.To {
+		p, ok := at[dst]
+		if !ok {
+			p = int32(len(wr.pools))
+			at[dst] = p
+			wr.pools = append(wr.pools, idleList{dst: dst})
+		}
+		wr.poolOf = append(wr.poolOf, p)
+	}
+}
+
 // arrival is one connect() by workload id: allocate a local port in the
-// destination's conflict domain, or count the errno.
+// destination's conflict domain, or count the errno. For a workload with a
+// keep-alive pool it is one request, which connect()s only when the
+// destination has no idle connection (reuse).
 func (m *model) arrival(id int32) {
 	now := m.eng.Now()
 	wr := m.works[id]
@@ -373,6 +416,12 @@ func (m *model) arrival(id int32) {
 		m.eng.At(t, kArrival, id)
 	}
 	d := m.doms[gi]
+	if wr.pools != nil {
+		d.requests++
+		if m.reuse(wr, di) {
+			return
+		}
+	}
 	hr := m.hosts[d.host]
 	ports, inUse := d.tbl.PortsInUse, d.d.InUse
 	req := wr.req
@@ -395,7 +444,7 @@ func (m *model) arrival(id int32) {
 	if r.Err == alloc.OK && wr.routes != nil && wr.routes[di].viaNAT() {
 		// The SYN (or first datagram) crosses a NAT: its fate is decided
 		// there (natrun.go), possibly after retransmissions.
-		c := m.takePort(wr, id, d, gi, r.Port, ports, inUse, -1, tcpstate.NoSock)
+		c := m.takePort(wr, id, di, d, r.Port, ports, inUse, -1, tcpstate.NoSock)
 		m.cnat[c] = connNAT{flow: -1, dst: int32(di), opened: now}
 		if m.tr != nil {
 			m.traceConnect(wr, d, dst, r, alloc.OK, c, took, "")
@@ -412,7 +461,7 @@ func (m *model) arrival(id int32) {
 	var c int32 = -1
 	if r.Err == alloc.OK {
 		// The port is taken, refused or not.
-		c = m.takePort(wr, id, d, gi, r.Port, ports, inUse, srv, child)
+		c = m.takePort(wr, id, di, d, r.Port, ports, inUse, srv, child)
 	}
 	if m.tr != nil {
 		m.traceConnect(wr, d, dst, r, errno, c, took, srule)
@@ -428,12 +477,13 @@ func (m *model) arrival(id int32) {
 	m.established(wr, d, c)
 }
 
-// takePort records a port that connect() took for workload wr (id) in
-// domain d (index gi): the port-choice sample, the occupancy integral and
-// peaks, and a new connection record in SYN_SENT. ports and inUse are the
-// table's and domain's counts before the connect().
-func (m *model) takePort(wr *workRun, id int32, d *domRun, gi int32, port uint16, ports, inUse, srv int, child tcpstate.SockID) int32 {
+// takePort records a port that connect() took for workload wr (id) toward
+// its destination di, in domain d: the port-choice sample, the occupancy
+// integral and peaks, and a new connection record in SYN_SENT. ports and
+// inUse are the table's and domain's counts before the connect().
+func (m *model) takePort(wr *workRun, id int32, di int, d *domRun, port uint16, ports, inUse, srv int, child tcpstate.SockID) int32 {
 	now := m.eng.Now()
+	gi := wr.doms[di]
 	hr := m.hosts[d.host]
 	if len(m.ports) < MaxPortChoices {
 		m.ports = append(m.ports, PortChoice{TS: float64(now) / 1e9, Domain: int(gi), Port: port})
@@ -447,6 +497,9 @@ func (m *model) takePort(wr *workRun, id int32, d *domRun, gi int32, port uint16
 	}
 	c := m.newConn()
 	m.conns[c] = conn{dom: gi, work: uint16(id), port: port, state: tcpstate.SynSent, held: wr.held, srv: int16(srv), child: child}
+	if wr.pools != nil {
+		m.cpool[c] = wr.poolOf[di]
+	}
 	return c
 }
 
@@ -550,6 +603,9 @@ func (m *model) newConn() int32 {
 		if m.cnat != nil {
 			m.cnat = append(m.cnat, connNAT{flow: -1})
 		}
+		if m.cpool != nil {
+			m.cpool = append(m.cpool, -1)
+		}
 	}
 	return int32(c)
 }
@@ -613,7 +669,12 @@ func (m *model) twReusable(c int32) {
 // holding time.
 func (m *model) synAck(c int32) {
 	m.apply(c, tcpstate.RecvSynAck)
-	wr := m.works[m.conns[c].work]
+	m.hold(m.works[m.conns[c].work], c)
+}
+
+// hold schedules the end of connection c's holding time (its request's,
+// with a pool) one holding time from now.
+func (m *model) hold(wr *workRun, c int32) {
 	if wr.holdLane >= 0 {
 		m.eng.After(wr.holdLane, kClose, c)
 		return
@@ -624,9 +685,13 @@ func (m *model) synAck(c int32) {
 // close ends the connection the way the workload says: the client closes
 // first (active close, FIN_WAIT_1 for one RTT), the server closes first
 // (CLOSE_WAIT, then LAST_ACK for one RTT, no client TIME_WAIT), or RST
-// (SO_LINGER 0: CLOSED at once).
+// (SO_LINGER 0: CLOSED at once). A pooled workload's connection goes idle
+// instead while its idle list has room (park).
 func (m *model) close(c int32) {
 	wr := m.works[m.conns[c].work]
+	if wr.pools != nil && m.park(wr, c) {
+		return
+	}
 	cn := &m.conns[c]
 	if wr.udp {
 		// The last datagram: the NAT keeps the mapping for its UDP
@@ -651,6 +716,78 @@ func (m *model) close(c int32) {
 		m.natClose(c, nat.CloseRST)
 		m.apply(c, tcpstate.AppAbort)
 	}
+}
+
+// The keep-alive pool (Workload.Pool) follows Go net/http's Transport with
+// MaxIdleConnsPerHost = Pool (src/net/http/transport.go): a request takes
+// the destination's most recently idled connection if there is one
+// (getIdleConn takes the last entry of the idle list), else dials a new
+// one; when the request is done the connection goes back to the idle list
+// if that holds fewer than MaxIdleConnsPerHost connections, and is closed
+// otherwise (tryPutIdleConn: errTooManyIdleHost). An idle connection keeps
+// its port, its server-side socket (accepted once, closed once) and its
+// NAT flow. Not modelled: IdleConnTimeout (idle connections stay open to
+// the end of the run), MaxConnsPerHost, an idle connection overtaking a
+// dial in progress (Go hands it to the waiting request; here the request
+// waits for its own dial, one RTT), and a server restart closing the
+// connections idle toward it (restarts close the listeners only).
+
+// reuse serves a request of workload wr toward destination di on that
+// destination's most recently idled connection, for one holding time and
+// without connect(), and reports whether there was one.
+func (m *model) reuse(wr *workRun, di int) bool {
+	l := &wr.pools[wr.poolOf[di]]
+	n := len(l.conns)
+	if n == 0 {
+		return false
+	}
+	c := l.conns[n-1]
+	l.conns = l.conns[:n-1]
+	m.doms[m.conns[c].dom].reused++
+	m.hold(wr, c)
+	if m.tr != nil {
+		m.tracePool(c, l, "request", idleState, tcpstate.Established.String(),
+			"keep-alive pool: the request reuses the most recently idled connection, no connect() (Go net/http Transport getIdleConn)")
+	}
+	return true
+}
+
+// idleState is how a trace shows a connection idle in a keep-alive pool:
+// ESTABLISHED, with no request on it.
+const idleState = "ESTABLISHED (idle)"
+
+// park: connection c of pooled workload wr finished its request. Its
+// destination's idle list takes it if the list holds fewer than Pool
+// connections, and park reports whether it did; otherwise the caller
+// closes it.
+func (m *model) park(wr *workRun, c int32) bool {
+	l := &wr.pools[m.cpool[c]]
+	full := len(l.conns) >= wr.w.Pool
+	if m.tr != nil {
+		est := tcpstate.Established.String()
+		why, to := fmt.Sprintf("keep-alive pool: back to the idle list (%d of at most %d idle toward this destination; tryPutIdleConn)", len(l.conns)+1, wr.w.Pool), idleState
+		if full {
+			why, to = fmt.Sprintf("keep-alive pool: %d connections already idle toward this destination, the most it keeps: this one is closed (tryPutIdleConn: errTooManyIdleHost)", wr.w.Pool), est
+		}
+		m.tracePool(c, l, "request done", est, to, why)
+	}
+	if full {
+		return false
+	}
+	l.conns = append(l.conns, c)
+	return true
+}
+
+// tracePool records a keep-alive step of connection c, whose idle list is
+// l: a request starting on it or ending.
+func (m *model) tracePool(c int32, l *idleList, event, from, to, why string) {
+	cn := &m.conns[c]
+	wr := m.works[cn.work]
+	m.tr.add(m.tr.ids[c], TraceStep{
+		TS: float64(m.eng.Now()) / 1e9, Host: m.hosts[m.doms[cn.dom].host].h.Name, Workload: wr.w.Name,
+		Event: event, Local: netip.AddrPortFrom(wr.w.Source, cn.port).String(), Remote: l.dst.String(),
+		From: from, To: to, Why: why,
+	})
 }
 
 // finAck: the peer acknowledged our FIN; the client is in FIN_WAIT_2

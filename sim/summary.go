@@ -23,10 +23,13 @@ func (m *model) offeredLoad() {
 	for _, wr := range m.works {
 		w := wr.w
 		h := m.hosts[w.From].h
-		mh, finite := meanHold(w.Hold)
+		mh, finite := MeanHold(w.Hold)
 		rtt := w.RTT.Seconds()
 		rate := meanRate(w) / float64(len(w.To))
-		ok := finite && w.Arrival.Process == scenarios.Poisson && w.Start == 0 && w.Stop == m.sc.Duration
+		// With a keep-alive pool the arrivals are requests, not
+		// connections: the ports a domain holds no longer follow from
+		// them as an Erlang loss system.
+		ok := finite && w.Arrival.Process == scenarios.Poisson && w.Start == 0 && w.Stop == m.sc.Duration && w.Pool == 0
 		for _, gi := range wr.doms {
 			d := m.doms[gi]
 			tw := h.Profile.TimeWait.Seconds()
@@ -155,6 +158,7 @@ func (m *model) result() *Result {
 	sum.ProbesPerAlloc = quantiles(all)
 	res := &Result{Summary: sum, Series: Series{IntervalS: s.Sample.Seconds(), Rows: m.rows}, Ports: m.ports}
 	res.Summary.NATs, res.Series.NATs = m.natResults()
+	res.Summary.Bursts = Bursts(s, res)
 	if sum.MostLoaded >= 0 {
 		res.Summary.Analytic = sum.Domains[sum.MostLoaded].Analytic
 		res.Series.Domain = m.doms[sum.MostLoaded].rows
@@ -186,6 +190,8 @@ func (d *domRun) totals() Totals {
 		Attempts:       d.attempts,
 		Successes:      d.successes,
 		Retrying:       d.retrying,
+		Requests:       d.requests,
+		Reused:         d.reused,
 		Failures:       map[string]uint64{},
 		PeakTimeWait:   d.peakTW,
 		PeakPortsInUse: d.peakInUse,
@@ -203,12 +209,14 @@ func (d *domRun) totals() Totals {
 }
 
 // Add adds the counters of src to t (attempts, successes, failures by
-// errno) and keeps the earlier first failure; peaks are left to the caller,
+// errno, requests and reused) and keeps the earlier first failure; peaks are left to the caller,
 // since peaks of parts do not add. t.Failures must be non-nil.
 func (t *Totals) Add(src *Totals) {
 	t.Attempts += src.Attempts
 	t.Successes += src.Successes
 	t.Retrying += src.Retrying
+	t.Requests += src.Requests
+	t.Reused += src.Reused
 	for k, n := range src.Failures {
 		t.Failures[k] += n
 	}
@@ -218,19 +226,21 @@ func (t *Totals) Add(src *Totals) {
 	}
 }
 
-// quantiles returns nearest-rank p50, p99 and the maximum of a histogram
-// indexed by value.
+// quantiles returns the mean, nearest-rank p50 and p99, and the maximum of
+// a histogram indexed by value.
 func quantiles(h []uint64) Quantiles {
 	var n uint64
-	for _, c := range h {
+	var sum float64
+	for v, c := range h {
 		n += c
+		sum += float64(v) * float64(c)
 	}
 	if n == 0 {
 		return Quantiles{}
 	}
 	rank := func(q float64) uint64 { return uint64(math.Ceil(q * float64(n))) }
 	r50, r99 := rank(0.50), rank(0.99)
-	var q Quantiles
+	q := Quantiles{Mean: sum / float64(n)}
 	var cum uint64
 	for v, c := range h {
 		if c == 0 {

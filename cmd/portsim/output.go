@@ -234,6 +234,16 @@ func printRunTables(w io.Writer, s *scenarios.Scenario, sum *sim.Summary, overri
 		p.table([]string{"server", "listen", "accepted", "per listener", "refused (RST)", "dropped SYNs", "start / restarts"},
 			serverRows(sum.Servers), tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft)
 	}
+	if len(sum.Bursts) > 0 {
+		p.section("Bursts: after each burst ends, when the run's failures stop and its ports are back")
+		rows, more := burstRows(sum.Bursts)
+		p.table([]string{"workload", "burst ends", "failures stop", "ports back"}, rows, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight)
+		if more > 0 {
+			p.note(fmt.Sprintf("%d more bursts in %s", more, summaryFile))
+		}
+		p.note("measured on the series, every " + seconds(s.Sample.Seconds()) + ", up to the next burst's start or the end of the run: " +
+			"failures stop at the end of the last interval with a failed connect(); ports are back when the ports held are at most what they were before the burst began")
+	}
 
 	if sum.MostLoaded >= 0 && sum.MostLoaded < len(sum.Domains) {
 		d := &sum.Domains[sum.MostLoaded]
@@ -369,6 +379,30 @@ func serverRows(servers []sim.ServerSummary) [][]string {
 	return rows
 }
 
+// maxBurstRows caps the Bursts table: an onoff load has a burst every
+// period, and summary.json holds them all.
+const maxBurstRows = 20
+
+// burstRows formats the first maxBurstRows bursts: when each ended, and
+// how long after it the failures stopped and the ports were back; more is
+// how many were left out.
+func burstRows(bursts []sim.Burst) (rows [][]string, more int) {
+	later := func(s *float64) string {
+		if s == nil {
+			return "not observed"
+		}
+		return "+" + millis(*s)
+	}
+	for _, b := range bursts[:min(len(bursts), maxBurstRows)] {
+		stop := later(b.RecoveryS)
+		if b.RecoveryS != nil && !b.Recovered {
+			stop = "still failing at " + stop
+		}
+		rows = append(rows, []string{b.Workload, millis(b.EndS), stop, later(b.PortsBackS)})
+	}
+	return rows, max(0, len(bursts)-maxBurstRows)
+}
+
 // hostColumn is one column of the Host settings and Results tables: a
 // host, or all the instances of a host written with count: N.
 type hostColumn struct {
@@ -438,9 +472,10 @@ type resultColumn struct {
 	twRecycled  uint64
 }
 
-// resultRows turns the columns into metric rows. The last two rows, TIME_WAIT
-// skipped because tcp_max_tw_buckets was full and TIME_WAIT taken over under
-// tcp_tw_reuse, appear only when the total column has any.
+// resultRows turns the columns into metric rows. The last rows, TIME_WAIT
+// skipped because tcp_max_tw_buckets was full, TIME_WAIT taken over under
+// tcp_tw_reuse, SYNs still retried and requests served by a keep-alive
+// pool's idle connections, appear only when the total column has any.
 func resultRows(cols []resultColumn) [][]string {
 	rows := [][]string{
 		{"attempts"}, {"successes"}, {"failures"}, {"first failure"},
@@ -448,6 +483,7 @@ func resultRows(cols []resultColumn) [][]string {
 		{"TIME_WAIT skipped (tcp_max_tw_buckets full)"},
 		{"TIME_WAIT taken over (TIMEWAITRECYCLED)"},
 		{"still retrying a SYN a NAT dropped"},
+		{"requests on an idle pooled connection"},
 	}
 	for _, c := range cols {
 		first := "none"
@@ -466,17 +502,19 @@ func resultRows(cols []resultColumn) [][]string {
 			strconv.FormatUint(c.twOverflows, 10),
 			strconv.FormatUint(c.twRecycled, 10),
 			strconv.FormatUint(c.Retrying, 10),
+			strconv.FormatUint(c.Reused, 10),
 		}
 		for i := range rows {
 			rows[i] = append(rows[i], vals[i])
 		}
 	}
 	total := cols[len(cols)-1]
-	// The last three rows only when they say something.
-	keep := rows[:len(rows)-3]
-	for i, show := range []bool{total.twOverflows > 0, total.twRecycled > 0, total.Retrying > 0} {
+	// The last rows only when they say something.
+	optional := []bool{total.twOverflows > 0, total.twRecycled > 0, total.Retrying > 0, total.Reused > 0}
+	keep := rows[:len(rows)-len(optional)]
+	for i, show := range optional {
 		if show {
-			keep = append(keep, rows[len(rows)-3+i])
+			keep = append(keep, rows[len(rows)-len(optional)+i])
 		}
 	}
 	return keep

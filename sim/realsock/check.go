@@ -94,6 +94,9 @@ func Check(s *scenarios.Scenario, maxDuration time.Duration) error {
 		}
 	}
 	for _, w := range s.Workloads {
+		if w.Pool > 0 {
+			return fmt.Errorf("%s: workload %s has a keep-alive pool; crosscheck opens one connection per arrival and does not replay pools", s.Name, w.Name)
+		}
 		for _, d := range w.To {
 			if !loopback(d.Addr()) {
 				return fmt.Errorf("%s: workload %s destination %v is not on loopback; crosscheck sends traffic only to 127.0.0.0/8 and ::1", s.Name, w.Name, d)

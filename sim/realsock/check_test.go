@@ -20,6 +20,7 @@ func TestCheck(t *testing.T) {
 		{"destination off loopback", "linux-burst", []string{"duration=10s"}, "not on loopback"},
 		{"too long", "crosscheck/exhaust-one", []string{"duration=10m"}, "longer than"},
 		{"not Linux", "crosscheck/exhaust-one", []string{"hosts.0.os=windows", "hosts.0.sysctls={}"}, "only os linux"},
+		{"keep-alive pool", "crosscheck/exhaust-one", []string{"workloads.0.pool=4"}, "has a keep-alive pool"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := scenarios.Load(tc.scenario, tc.sets)
