@@ -157,6 +157,9 @@ with "portsim run", and compare the outcome with closed-form estimates from
 		NewCmdCalc(ios, nil),
 		NewCmdTrace(ios, nil),
 		NewCmdCrosscheck(ios, nil),
+		NewCmdSweep(ios, nil),
+		NewCmdMerge(ios),
+		NewCmdPlan(ios, nil),
 	)
 	return root
 }
@@ -183,6 +186,16 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// overridesWithSeed returns the --set values in order, then seed=N when
+// --seed was given, so that the dedicated flag wins.
+func overridesWithSeed(cmd *cobra.Command, sets []string, seed uint64) []string {
+	out := append([]string(nil), sets...)
+	if cmd.Flags().Changed("seed") {
+		out = append(out, "seed="+strconv.FormatUint(seed, 10))
+	}
+	return out
 }
 
 // Output formats of --format.

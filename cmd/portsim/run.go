@@ -121,10 +121,7 @@ The same scenario and seed always give a byte-identical %s.`,
 			if cmd.Flags().Changed("duration") && duration <= 0 {
 				return flagUsageError(cmd, fmt.Errorf("--duration must be > 0, got %v", duration))
 			}
-			opts.Overrides = append([]string(nil), sets...)
-			if cmd.Flags().Changed("seed") {
-				opts.Overrides = append(opts.Overrides, "seed="+strconv.FormatUint(seed, 10))
-			}
+			opts.Overrides = overridesWithSeed(cmd, sets, seed)
 			if cmd.Flags().Changed("duration") {
 				opts.Overrides = append(opts.Overrides, "duration="+duration.String())
 			}
