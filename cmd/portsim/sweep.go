@@ -243,13 +243,16 @@ func interval(s sweep.Stat) string {
 	return fmt.Sprintf("%s [%s, %s]", prob(s.Mean), prob(s.Lo), prob(s.Hi))
 }
 
-// prob formats a probability: 0, four decimals, or below 0.001 two
+// prob formats a probability: 0, four decimals, below 0.001 two
 // significant digits (a band's upper bound after no failure is often
-// 1e-5).
+// 1e-5), and below 1e-9 just that (Erlang B far below the knee reaches
+// the smallest float64).
 func prob(x float64) string {
 	switch {
 	case x == 0:
 		return "0"
+	case x < 1e-9:
+		return "< 1e-9"
 	case x < 1e-3:
 		return fmt.Sprintf("%.1e", x)
 	}
