@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
@@ -108,7 +104,7 @@ its caveat.`,
 
 // runPlan makes the plan and prints it.
 func runPlan(opts *PlanOptions) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	res, err := plan.Run(ctx, opts.Plan)
 	if err != nil {

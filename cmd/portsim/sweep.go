@@ -134,7 +134,7 @@ The output directory (--out) receives:
 // runSweep runs the sweep with a progress bar and Ctrl-C handling, then
 // writes and prints the result.
 func runSweep(opts *SweepOptions) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	o := opts.Sweep
 	if bar := progressBar(opts.IO.ErrOut, "sweep"); bar != nil {
@@ -152,6 +152,15 @@ func runSweep(opts *SweepOptions) error {
 		return werr
 	}
 	return err
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, which asks
+// for a clean stop; the signals then go back to their default, so a second
+// Ctrl-C kills the process as usual.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
 }
 
 // progressBar returns a bar drawn on w when w is a terminal, else nil

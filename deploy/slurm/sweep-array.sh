@@ -12,7 +12,7 @@
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=2G
 #SBATCH --time=01:00:00
-#SBATCH --output=results/slurm-%A_%a.out
+#SBATCH --output=portsim-sweep-%A_%a.out
 set -euo pipefail
 mkdir -p results
 exec portsim sweep linux-burst \

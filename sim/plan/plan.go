@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,9 +98,10 @@ type Finding struct {
 	// by the next burst or the run's end (RecoveryS is then a lower
 	// bound).
 	RecoveryS *float64 `json:"recovery_s,omitempty"`
-	Recovered bool     `json:"recovered,omitempty"`
+	Recovered bool     `json:"recovered"`
 	Caveat    string   `json:"caveat,omitempty"`
-	// Trials is the number of rates simulated (each Replications runs).
+	// Trials is the number of rates simulated, the given rate included
+	// (each Replications runs).
 	Trials int `json:"trials"`
 }
 
@@ -111,33 +113,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if !(o.Target > 0 && o.Target < 1) {
 		return nil, fmt.Errorf("plan: --target-failure must be in (0, 1), got %v", o.Target)
 	}
-	if o.Replications < 1 || o.Jobs < 1 || !(o.Precision > 0) || !(o.MaxFactor > 1) {
+	if o.Replications < 1 || o.Jobs < 1 || !(o.Precision > 0) || !(o.MaxFactor > 1) || math.IsInf(o.MaxFactor, 1) {
 		return nil, fmt.Errorf("plan: replications and jobs must be >= 1, precision > 0 and the cap > 1")
 	}
 	base, err := scenarios.Load(o.Scenario, o.Overrides)
 	if err != nil {
 		return nil, err
 	}
-	w := -1
+	// A workload of a host with count: N stands for its N copies,
+	// NAME@HOST-1..N: they are scaled and changed together.
+	name := o.Workload
+	if name == "" && len(base.Workloads) > 0 {
+		name, _, _ = strings.Cut(base.Workloads[0].Name, "@")
+	}
+	var ws []int
 	for i, wl := range base.Workloads {
-		if wl.Name == o.Workload || (o.Workload == "" && i == 0) {
-			w = i
-			break
+		if written, _, _ := strings.Cut(wl.Name, "@"); wl.Name == name || written == name {
+			ws = append(ws, i)
 		}
 	}
-	if w < 0 {
+	if len(ws) == 0 {
 		names := []string{}
 		for _, wl := range base.Workloads {
 			names = append(names, wl.Name)
 		}
 		return nil, fmt.Errorf("plan: no workload %q in %s (workloads: %v)", o.Workload, base.Name, names)
 	}
+	w := ws[0]
 	given := base.Workloads[w].Arrival.Rate
 	if !(given > 0) {
-		return nil, fmt.Errorf("plan: workload %s has no arrival rate to scale", base.Workloads[w].Name)
+		return nil, fmt.Errorf("plan: workload %s has no arrival rate to scale (a ramp must start above 0)", name)
 	}
-	p := &planner{o: o, w: w, given: given}
-	res := &Result{Scenario: base.Name, Workload: base.Workloads[w].Name, Target: o.Target, Replications: o.Replications, GivenRate: given}
+	p := &planner{o: o, ws: ws, given: given}
+	res := &Result{Scenario: base.Name, Workload: name, Target: o.Target, Replications: o.Replications, GivenRate: given}
 
 	// The baseline, from the analytic estimate.
 	start := given
@@ -145,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.AnalyticRate = &est
 		start = est
 	}
-	bl, err := p.search(ctx, remedy{name: "none (the scenario as given)"}, start, o.MaxFactor*max(start, given))
+	bl, err := p.search(ctx, remedy{name: "none (the scenario as given)"}, start, o.MaxFactor*given)
 	if err != nil {
 		return nil, err
 	}
@@ -202,8 +210,18 @@ const minFactor = 1e-3
 // planner runs trials.
 type planner struct {
 	o     Options
-	w     int
+	ws    []int // the workload searched: its index, or its copies' on counted hosts
 	given float64
+}
+
+// apply applies remedy r to every copy of the workload searched and
+// reports whether it changed any.
+func (p *planner) apply(r remedy, s *scenarios.Scenario) bool {
+	changed := false
+	for _, w := range p.ws {
+		changed = r.apply(s, w) || changed
+	}
+	return changed
 }
 
 // trialResult is what a trial found: the failure probability over all
@@ -228,9 +246,11 @@ func (p *planner) trial(ctx context.Context, r remedy, rate float64) (trialResul
 			return out, err
 		}
 		s.Seed += uint64(rep)
-		scale(&s.Workloads[p.w].Arrival, rate/p.given)
+		for _, w := range p.ws {
+			scale(&s.Workloads[w].Arrival, rate/p.given)
+		}
 		if r.apply != nil {
-			r.apply(s, p.w)
+			p.apply(r, s)
 		}
 		res, err := sim.Run(s)
 		if err != nil {
@@ -285,9 +305,9 @@ func (p *planner) analyticRate(ctx context.Context, s *scenarios.Scenario) (floa
 	return p.given * est / domainRate, true
 }
 
-// search finds remedy r's sustainable rate: first at the cap (a remedy
-// that sustains it is reported as at least the cap), then bracketing from
-// start by doubling or halving, then geometric bisection down to the
+// search finds remedy r's sustainable rate: bracketing from start by
+// doubling (up to the cap: a remedy that sustains the cap is reported as
+// at least the cap) or halving, then geometric bisection down to the
 // precision.
 func (p *planner) search(ctx context.Context, r remedy, start, cap float64) (Finding, error) {
 	f := Finding{Remedy: r.name, Change: r.change, Caveat: r.caveat}
@@ -299,32 +319,30 @@ func (p *planner) search(ctx context.Context, r remedy, start, cap float64) (Fin
 		f.Trials++
 		var tr trialResult
 		tr, err = p.trial(ctx, r, rate)
-		return tr.fail <= p.o.Target
+		return err == nil && tr.fail <= p.o.Target
 	}
+	f.Trials++
 	at, err := p.trial(ctx, r, p.given)
 	if err != nil {
 		return f, err
 	}
 	f.FailureAtGiven, f.RecoveryS = at.fail, at.recovery
 	f.Recovered = at.recovery != nil && at.recovered
-	if ok(cap) {
-		f.Rate, f.AtLeast = cap, true
-		return f, err
-	}
 	lo, hi := 0.0, math.Min(start, cap)
 	if ok(hi) {
-		// Double until a rate fails; the cap is known to.
+		// Double until a rate fails, trying the cap last: a remedy that
+		// sustains it is reported as at least the cap.
 		for lo = hi; ; {
-			next := 2 * lo
-			if next >= cap {
-				hi = cap
-				break
-			}
+			next := math.Min(2*lo, cap)
 			if !ok(next) {
 				hi = next
 				break
 			}
 			lo = next
+			if next == cap {
+				f.Rate, f.AtLeast = cap, true
+				return f, err
+			}
 		}
 	} else {
 		// Halve until a rate holds.
@@ -359,7 +377,7 @@ func (p *planner) applicable(rs []remedy) ([]remedy, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.apply(s, p.w) {
+		if p.apply(r, s) {
 			out = append(out, r)
 		}
 	}

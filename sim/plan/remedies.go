@@ -34,22 +34,30 @@ const (
 // above the well-known ports (os-semantics.md §1).
 var wideRange = alloc.Range{Low: 1024, High: 65535}
 
-// remedies lists the standard fixes, in the order they are tried. pool is
-// the keep-alive pool size to try.
+// remedies lists the standard fixes, in the order they are tried (and
+// combined: destinations come before the source split, so that the split
+// copies of a workload get every destination). pool is the keep-alive
+// pool size to try.
 func remedies(pool int) []remedy {
 	return []remedy{
 		{
 			name:   "widen the ephemeral range",
-			change: "ip_local_port_range 1024-65535 (hosts behind the workload)",
+			change: "the ephemeral range 1024-65535 (ip_local_port_range on Linux)",
 			caveat: "ports 1024-32767 may then clash with listening services: list them in ip_local_reserved_ports",
 			apply: func(s *scenarios.Scenario, w int) bool {
 				p := &s.Hosts[s.Workloads[w].From].Profile
-				if p.Family == "windows" || p.PortRange == wideRange {
-					return false
+				if p.Family == "windows" || p.PortRange == wideRange || s.Workloads[w].Socket == scenarios.PortRange {
+					return false // Windows' lowest start is 1025; a per-socket range ignores the host's
 				}
-				p.PortRange = wideRange
+				p.SetPortRange(wideRange)
 				return true
 			},
+		},
+		{
+			name:   "add destination addresses",
+			change: fmt.Sprintf("%d destinations in all (the addresses after the first one's, same port)", addDestinations),
+			caveat: "the service must answer on the extra addresses (more VIPs or backends); helps only where connect() shares a port across destinations (Linux, FreeBSD; not Windows without SO_REUSE_UNICASTPORT, nor bind-before-connect)",
+			apply:  func(s *scenarios.Scenario, w int) bool { return addDests(s, w, addDestinations) },
 		},
 		{
 			name:   "add source addresses",
@@ -58,18 +66,12 @@ func remedies(pool int) []remedy {
 			apply:  func(s *scenarios.Scenario, w int) bool { return splitSources(s, w, addSources) },
 		},
 		{
-			name:   "add destination addresses",
-			change: fmt.Sprintf("%d destination addresses (the next ones after the first), same port", addDestinations),
-			caveat: "the service must answer on the extra addresses (more VIPs or backends); helps only where connect() shares a port across destinations (Linux, FreeBSD; not Windows without SO_REUSE_UNICASTPORT, nor bind-before-connect)",
-			apply:  func(s *scenarios.Scenario, w int) bool { return addDests(s, w, addDestinations) },
-		},
-		{
 			name:   "enable tcp_tw_reuse",
 			change: "net.ipv4.tcp_tw_reuse=1, tcp_timestamps=1",
 			caveat: "connect() may take over a TIME_WAIT port toward the same destination after tcp_tw_reuse_delay (1 s); safe only with TCP timestamps on both ends (PAWS, RFC 7323), and it does nothing for the server side or for a NAT in front",
 			apply: func(s *scenarios.Scenario, w int) bool {
 				p := &s.Hosts[s.Workloads[w].From].Profile
-				if p.Family != "linux" || (p.TCPTwReuse == 1 && p.TCPTimestamps) {
+				if p.Family != "linux" || (p.TCPTwReuse == 1 && p.TCPTimestamps) || s.Workloads[w].Socket.UDP() {
 					return false
 				}
 				p.TCPTwReuse, p.TCPTimestamps = 1, true
@@ -83,7 +85,7 @@ func remedies(pool int) []remedy {
 			protocol: true,
 			apply: func(s *scenarios.Scenario, w int) bool {
 				c := &s.Workloads[w].Close
-				if c.Server == 1 {
+				if c.Server == 1 || s.Workloads[w].Socket.UDP() {
 					return false
 				}
 				*c = scenarios.CloseMix{Server: 1}
@@ -97,7 +99,7 @@ func remedies(pool int) []remedy {
 			protocol: true,
 			apply: func(s *scenarios.Scenario, w int) bool {
 				c := &s.Workloads[w].Close
-				if c.RST == 1 {
+				if c.RST == 1 || s.Workloads[w].Socket.UDP() {
 					return false
 				}
 				*c = scenarios.CloseMix{RST: 1}
@@ -111,7 +113,7 @@ func remedies(pool int) []remedy {
 			protocol: true,
 			apply: func(s *scenarios.Scenario, w int) bool {
 				wl := &s.Workloads[w]
-				if wl.Pool >= pool || wl.Socket == scenarios.UDPConnect || wl.Socket == scenarios.UDPSendto {
+				if wl.Pool >= pool || wl.Socket.UDP() {
 					return false
 				}
 				wl.Pool = pool
@@ -120,7 +122,7 @@ func remedies(pool int) []remedy {
 		},
 		{
 			name:   "add NAT IPs",
-			change: fmt.Sprintf("%d times the NAT's external IPs", natIPFactor),
+			change: fmt.Sprintf("%d times the NAT's external IPs, within the preset's maximum", natIPFactor),
 			caveat: "more public addresses to allow-list at the destinations; endpoint-independent mappings and per-VM allocations spread over them as the NAT's pooling decides",
 			apply:  func(s *scenarios.Scenario, w int) bool { return moreNATIPs(s, w, natIPFactor) },
 		},
@@ -166,28 +168,42 @@ func splitSources(s *scenarios.Scenario, w, n int) bool {
 	return true
 }
 
-// addressTaken reports whether a is an address of some host.
+// addressTaken reports whether a is in use in the scenario: an address of
+// a host, a NAT's external IP or a workload's destination.
 func addressTaken(s *scenarios.Scenario, a netip.Addr) bool {
 	for _, h := range s.Hosts {
 		if slices.Contains(h.Addresses, a) {
 			return true
 		}
 	}
+	for _, n := range s.NATs {
+		if slices.Contains(n.Config.ExternalIPs, a) {
+			return true
+		}
+	}
+	for _, wl := range s.Workloads {
+		for _, d := range wl.To {
+			if d.Addr() == a {
+				return true
+			}
+		}
+	}
 	return false
 }
 
-// addDests gives workload w n destination addresses in all: its first
-// destination's address and the next ones, on its port, used round-robin.
+// addDests gives workload w n destinations in all: its own, then the
+// addresses after its first destination's, on that port, used
+// round-robin.
 func addDests(s *scenarios.Scenario, w, n int) bool {
 	wl := &s.Workloads[w]
 	if len(wl.To) >= n {
 		return false
 	}
 	first := wl.To[0]
-	to := []netip.AddrPort{first}
+	to := slices.Clone(wl.To)
 	for a := first.Addr().Next(); len(to) < n && a.IsValid(); a = a.Next() {
-		if !addressTaken(s, a) {
-			to = append(to, netip.AddrPortFrom(a, first.Port()))
+		if d := netip.AddrPortFrom(a, first.Port()); !addressTaken(s, a) && !slices.Contains(to, d) {
+			to = append(to, d)
 		}
 	}
 	if len(to) < n {
@@ -219,13 +235,14 @@ func moreNATIPs(s *scenarios.Scenario, w, f int) bool {
 	if c.MaxExternalIPs > 0 {
 		want = min(want, c.MaxExternalIPs)
 	}
-	last := c.ExternalIPs[len(c.ExternalIPs)-1]
+	had := len(c.ExternalIPs)
+	last := c.ExternalIPs[had-1]
 	for a := last.Next(); len(c.ExternalIPs) < want && a.IsValid(); a = a.Next() {
-		if !addressTaken(s, a) && !slices.Contains(c.ExternalIPs, a) {
+		if !addressTaken(s, a) {
 			c.ExternalIPs = append(c.ExternalIPs, a)
 		}
 	}
-	return len(c.ExternalIPs) == want && want > 1
+	return len(c.ExternalIPs) > had
 }
 
 // moreNATPorts multiplies the ports per inside host of the NAT in front of
@@ -241,15 +258,17 @@ func moreNATPorts(s *scenarios.Scenario, w, f int) bool {
 	if v == c.PortsPerHost {
 		return false
 	}
-	c.PortsPerHost = v
-	c.MaxPortsPerHost = max(c.MaxPortsPerHost, v)
+	next := *c
+	next.PortsPerHost = v
+	next.MaxPortsPerHost = max(c.MaxPortsPerHost, v)
 	inside := 0
 	for _, h := range n.Inside {
 		inside += len(s.Hosts[h].Addresses)
 	}
-	if err := c.Validate(inside); err != nil {
+	if err := next.Validate(inside); err != nil {
 		return false // a vendor rule (powers of two, multiples of 8) refuses it
 	}
+	*c = next
 	return true
 }
 

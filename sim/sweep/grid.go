@@ -31,6 +31,9 @@ func ParseVary(spec string) (Vary, error) {
 	if !ok || path == "" || vals == "" {
 		return Vary{}, fmt.Errorf("--vary %q: want PATH=FROM:TO:STEP or PATH=A,B,C (e.g. workloads.0.arrival.rate=100:1000:100)", spec)
 	}
+	if path == "seed" {
+		return Vary{}, fmt.Errorf("--vary seed: the seed is what the replications vary (seed + r); use --replications, or --seed for the base")
+	}
 	v := Vary{Path: path}
 	if parts := strings.Split(vals, ":"); len(parts) == 3 && !strings.Contains(vals, ",") {
 		values, err := rangeValues(parts)

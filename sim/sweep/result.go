@@ -71,8 +71,8 @@ type Point struct {
 // Stat is a mean over replications and its 95 % confidence interval
 // [Lo, Hi]. The interval is Student's t over the replications (mean ± t
 // s/√N); for a probability whose replications all saw 0 (or all 1), where
-// that interval collapses, it is the exact one-sided binomial bound over
-// all the attempts, [0, 1 - 0.05^(1/attempts)]. With N < 2 and no such
+// that interval collapses, it is the exact (Clopper-Pearson) binomial
+// interval over all the attempts, [0, 1 - 0.025^(1/attempts)]. With N < 2 and no such
 // bound, Lo = Hi = Mean. N = 0: no replication had the figure.
 type Stat struct {
 	Mean float64 `json:"mean"`

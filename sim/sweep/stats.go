@@ -56,16 +56,17 @@ func meanStat(xs []float64) Stat {
 // probabilityStat is meanStat for probabilities, clipped to [0, 1]. When
 // every replication saw the same extreme (no failure at all, or nothing
 // but failures) the t interval collapses to a point; the interval is then
-// the exact one-sided binomial bound over all the attempts (Clopper-
-// Pearson with x = 0: p <= 1 - alpha^(1/n)), which treats the attempts as
-// independent and so is the narrowest honest statement.
+// the exact Clopper-Pearson interval over all the attempts, which for x =
+// 0 is [0, 1 - (alpha/2)^(1/n)] (alpha/2 = 0.025: the two-sided 95 %
+// interval, like the t intervals). It treats the attempts as independent,
+// so it is the narrowest honest statement.
 func probabilityStat(ps []float64, attempts uint64) Stat {
 	s := meanStat(ps)
 	if s.N == 0 {
 		return s
 	}
 	if s.Lo == s.Hi && attempts > 0 {
-		bound := 1 - math.Pow(1-confidence, 1/float64(attempts))
+		bound := 1 - math.Pow((1-confidence)/2, 1/float64(attempts))
 		switch s.Mean {
 		case 0:
 			s.Hi = bound

@@ -32,6 +32,7 @@ func TestParseVary(t *testing.T) {
 		{spec: "a=5:1:1", err: "TO must be >= FROM"},
 		{spec: "a=0:1000000:1", err: "at most 10000"},
 		{spec: "a=1:5s:1", err: "three numbers or three durations"},
+		{spec: "seed=1,2", err: "the seed is what the replications vary"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			v, err := ParseVary(tc.spec)
@@ -80,7 +81,7 @@ func TestPointsRowMajor(t *testing.T) {
 func TestProbabilityStat(t *testing.T) {
 	s := probabilityStat([]float64{0, 0, 0}, 3000)
 	assert.Equal(t, 0.0, s.Lo)
-	assert.InDelta(t, 3.0/3000, s.Hi, 2e-6, "rule of three") // 1-0.05^(1/n) ≈ 2.996/n
+	assert.InDelta(t, 3.689/3000, s.Hi, 2e-6, "one-sided 97.5 %: 1-0.025^(1/n) ≈ 3.689/n")
 	s = probabilityStat([]float64{0.3, 0.4, 0.5}, 300)
 	assert.InDelta(t, 0.4, s.Mean, 1e-12)
 	// t(0.975, 2) = 4.302653; sd 0.1; half-width 4.302653*0.1/sqrt(3).
