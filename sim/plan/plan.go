@@ -162,12 +162,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("plan: %s fails more than %v even at %.3g connections/s", base.Name, o.Target, given*minFactor)
 	}
 	res.Baseline.Factor = 1
-	cap := bl.Rate * o.MaxFactor
+	limit := bl.Rate * o.MaxFactor
 	pool := o.Pool
 	if pool == 0 {
 		wl := &base.Workloads[w]
 		h, _ := sim.MeanHold(wl.Hold)
-		pool = poolSize(cap, h+wl.RTT.Seconds(), len(wl.To))
+		pool = poolSize(limit, h+wl.RTT.Seconds(), len(wl.To))
 	}
 	rs, err := p.applicable(remedies(pool))
 	if err != nil {
@@ -181,7 +181,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for range min(o.Jobs, len(rs)) {
 		wg.Go(func() {
 			for i := range next {
-				found[i], errs[i] = p.search(ctx, rs[i], bl.Rate, cap)
+				found[i], errs[i] = p.search(ctx, rs[i], bl.Rate, limit)
 			}
 		})
 	}
@@ -306,10 +306,10 @@ func (p *planner) analyticRate(ctx context.Context, s *scenarios.Scenario) (floa
 }
 
 // search finds remedy r's sustainable rate: bracketing from start by
-// doubling (up to the cap: a remedy that sustains the cap is reported as
+// doubling (up to limit, the cap: a remedy that sustains it is reported as
 // at least the cap) or halving, then geometric bisection down to the
 // precision.
-func (p *planner) search(ctx context.Context, r remedy, start, cap float64) (Finding, error) {
+func (p *planner) search(ctx context.Context, r remedy, start, limit float64) (Finding, error) {
 	f := Finding{Remedy: r.name, Change: r.change, Caveat: r.caveat}
 	var err error
 	ok := func(rate float64) bool {
@@ -328,19 +328,19 @@ func (p *planner) search(ctx context.Context, r remedy, start, cap float64) (Fin
 	}
 	f.FailureAtGiven, f.RecoveryS = at.fail, at.recovery
 	f.Recovered = at.recovery != nil && at.recovered
-	lo, hi := 0.0, math.Min(start, cap)
+	lo, hi := 0.0, math.Min(start, limit)
 	if ok(hi) {
 		// Double until a rate fails, trying the cap last: a remedy that
 		// sustains it is reported as at least the cap.
 		for lo = hi; ; {
-			next := math.Min(2*lo, cap)
+			next := math.Min(2*lo, limit)
 			if !ok(next) {
 				hi = next
 				break
 			}
 			lo = next
-			if next == cap {
-				f.Rate, f.AtLeast = cap, true
+			if next == limit {
+				f.Rate, f.AtLeast = limit, true
 				return f, err
 			}
 		}
@@ -404,11 +404,11 @@ func combined(rs []remedy) []remedy {
 		c.change += r.name
 	}
 	c.apply = func(s *scenarios.Scenario, w int) bool {
-		any := false
+		changed := false
 		for _, r := range cfg {
-			any = r.apply(s, w) || any
+			changed = r.apply(s, w) || changed
 		}
-		return any
+		return changed
 	}
 	return []remedy{c}
 }

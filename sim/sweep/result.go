@@ -94,9 +94,4 @@ type Rep struct {
 	FirstFailureS  *float64 `json:"first_failure_s"`
 	PeakPortsInUse int      `json:"peak_ports_in_use"`
 	ProbesPerAlloc float64  `json:"probes_per_alloc"`
-
-	// The analytic figures of the most loaded domain: the same at every
-	// replication, so they are kept on the Point, not here.
-	erlangB *float64
-	offered float64
 }

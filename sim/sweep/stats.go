@@ -33,9 +33,6 @@ func summarise(p *Point) {
 	p.FirstFailureS = meanStat(first)
 	p.PeakPortsInUse = meanStat(peak)
 	p.ProbesPerAlloc = meanStat(probes)
-	if len(p.Reps) > 0 {
-		p.ErlangB, p.OfferedLoad = p.Reps[0].erlangB, p.Reps[0].offered
-	}
 }
 
 // meanStat is the mean of xs with Student's t interval over them.

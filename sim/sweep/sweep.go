@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/portsim/portsim/scenarios"
@@ -124,12 +125,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				}
 				pi, r := j/o.Replications, j%o.Replications
 				seed := ReplicationSeed(base.Seed, r)
-				rep, err := runOne(o.Scenario, append(sets[pi][:len(sets[pi]):len(sets[pi])], "seed="+strconv.FormatUint(seed, 10)))
+				sum, err := runOne(o.Scenario, append(sets[pi][:len(sets[pi]):len(sets[pi])], "seed="+strconv.FormatUint(seed, 10)))
 				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("sweep: point %d (%s), replication %d: %w", pts[pi].Index, pointLabel(o.Vary, pts[pi]), r, err)
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = fmt.Errorf("sweep: point %d (%s), replication %d: %w", pts[pi].Index, pointLabel(o.Vary, pts[pi]), r, err)
+					}
+				case r == 0:
+					// The analytic figures are the same at every
+					// replication: the point takes replication 0's.
+					pts[pi].ErlangB, pts[pi].OfferedLoad = analyticOf(sum)
+					fallthrough
+				default:
+					pts[pi].Reps[r] = RepOf(seed, sum)
 				}
-				pts[pi].Reps[r] = rep
 				done[pi]++
 				finished++
 				if o.Progress != nil {
@@ -171,29 +181,34 @@ func pointSets(vary []Vary, p Point) []string {
 }
 
 // pointLabel names point p for messages.
-func pointLabel(vary []Vary, p Point) string {
-	s := ""
-	for k, set := range pointSets(vary, p) {
-		if k > 0 {
-			s += ", "
-		}
-		s += set
-	}
-	return s
-}
+func pointLabel(vary []Vary, p Point) string { return strings.Join(pointSets(vary, p), ", ") }
 
 // runOne loads the scenario with the given overrides, runs it and returns
-// its figures.
-func runOne(scenario string, overrides []string) (Rep, error) {
+// its summary.
+func runOne(scenario string, overrides []string) (*sim.Summary, error) {
 	s, err := scenarios.Load(scenario, overrides)
 	if err != nil {
-		return Rep{}, err
+		return nil, err
 	}
 	res, err := sim.Run(s)
 	if err != nil {
-		return Rep{}, err
+		return nil, err
 	}
-	return RepOf(s.Seed, &res.Summary), nil
+	return &res.Summary, nil
+}
+
+// analyticOf returns the most loaded domain's Erlang B blocking (nil where
+// it does not apply) and offered load in erlangs.
+func analyticOf(s *sim.Summary) (*float64, float64) {
+	if s.MostLoaded < 0 {
+		return nil, 0
+	}
+	a := s.Domains[s.MostLoaded].Analytic
+	if !a.Applicable {
+		return nil, a.OfferedLoadErlangs
+	}
+	b := a.ErlangBBlocking
+	return &b, a.OfferedLoadErlangs
 }
 
 // RepOf extracts a replication's figures from a run's summary.
@@ -218,11 +233,6 @@ func RepOf(seed uint64, s *sim.Summary) Rep {
 			r.SteadyBlocking = &b
 			r.SteadyAttempts = d.Steady.Attempts
 		}
-		if d.Analytic.Applicable {
-			b := d.Analytic.ErlangBBlocking
-			r.erlangB = &b
-		}
-		r.offered = d.Analytic.OfferedLoadErlangs
 	}
 	return r
 }
