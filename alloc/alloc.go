@@ -127,8 +127,10 @@ type Config struct {
 	// ignored by "sequential".
 	// Keyed selectors draw their secret keys from it when they are built.
 	Rand *rand.Rand
-	// TableSize is RFC 6056 Algorithm 4's TABLE_LENGTH for "double-hash";
-	// 0 means the RFC's suggestion, 10.
+	// TableSize is RFC 6056 Algorithm 4's TABLE_LENGTH for "double-hash"
+	// (0 means the RFC's suggestion, 10), and the table_perturb size of
+	// "linux-alg4-256" (0 means the kernel's 256; a power of two up to
+	// 65536 models the enlarged table of the 2022 fix alone).
 	TableSize int
 	// Increments is RFC 6056 Algorithm 5's bound N for
 	// "random-increments"; 0 means the RFC's 500.

@@ -2,6 +2,7 @@ package alloc
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 )
@@ -104,6 +105,7 @@ type linuxConnect struct {
 	key   netSecret
 	hint  uint32     // eraHint: the global hint
 	table []uint32   // eraTable256, eraTable64K: table_perturb
+	order uint       // eraTable256: log2(len(table)), hash_32's bits
 	rng   *rand.Rand // eraTable64K: the random increments
 
 	last lastCall     // for Explain
@@ -124,16 +126,34 @@ type connectTrace struct {
 
 // newLinuxConnect returns the constructor for one era. cfg.Rand must be
 // non-nil: the net secret, then the table, are drawn from it, in that order.
+//
+// For the 5.12-5.17 era cfg.TableSize may enlarge the table: 0 means the
+// kernel's 256; otherwise a power of two from 2 to 65536, indexed by
+// hash_32(port_offset, log2(size)). This is the what-if of the May 2022 fix
+// that enlarged the table alone (e9261476184b, 4c2c8f03a5ab: "40 times the
+// table size" connections to recover it, about 2.6 million for 2^16),
+// without the 5.18 reseeding and random increments; the security analysis
+// (sim/predict) measures it. The other eras refuse a TableSize.
 func newLinuxConnect(era connectEra) func(Config) (Allocator, error) {
 	name := [...]string{eraHint: NameLinuxAlg3, eraTable256: NameLinuxAlg4, eraTable64K: NameLinux}[era]
 	return func(cfg Config) (Allocator, error) {
 		if cfg.Rand == nil {
 			return nil, fmt.Errorf("alloc: %s: Config.Rand is nil; a seeded *rand.Rand is required", name)
 		}
+		if cfg.TableSize != 0 && era != eraTable256 {
+			return nil, fmt.Errorf("alloc: %s: the table size is fixed; only %s takes one", name, NameLinuxAlg4)
+		}
 		a := &linuxConnect{name: name, era: era, r: cfg.Range, key: newNetSecret(cfg.Rand), rng: cfg.Rand}
 		switch era {
 		case eraTable256:
-			a.table = make([]uint32, 1<<8)
+			a.order = 8
+			if t := cfg.TableSize; t != 0 {
+				if t < 2 || t > maxTableSize || t&(t-1) != 0 {
+					return nil, fmt.Errorf("alloc: %s: table size %d is not a power of two from 2 to %d", name, t, maxTableSize)
+				}
+				a.order = uint(bits.TrailingZeros(uint(t)))
+			}
+			a.table = make([]uint32, 1<<a.order)
 		case eraTable64K:
 			a.table = make([]uint32, 1<<table64KOrder)
 		}
@@ -163,7 +183,7 @@ func (a *linuxConnect) Allocate(req *Request, busy Busy) Result {
 		base = a.hint + uint32(a.key.portOffset(req, false))
 	case eraTable256:
 		off := uint32(a.key.portOffset(req, false))
-		index = int(hash32(off, 8))
+		index = int(hash32(off, a.order))
 		slot = &a.table[index]
 		base = *slot + off
 	default:

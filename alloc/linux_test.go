@@ -2,6 +2,7 @@ package alloc
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -685,5 +686,33 @@ func TestLinuxBrokenBusyPanics(t *testing.T) {
 		}()
 		assert.Contains(t, fmt.Sprint(msg), "alloc: Busy."+tt.method+" over [", tt.name)
 		assert.Contains(t, fmt.Sprint(msg), "returned 7, which it may not", tt.name)
+	}
+}
+
+// TestLinuxAlg4TableSize checks the enlarged-table what-if: a power of two
+// up to 2^16 is accepted for linux-alg4-256 and indexes that many slots; the
+// other Linux eras refuse a table size.
+func TestLinuxAlg4TableSize(t *testing.T) {
+	r := Range{Low: 32768, High: 60999}
+	for _, tc := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{NameLinuxAlg4, 0, true}, {NameLinuxAlg4, 2, true}, {NameLinuxAlg4, 65536, true},
+		{NameLinuxAlg4, 1, false}, {NameLinuxAlg4, 300, false}, {NameLinuxAlg4, 1 << 17, false},
+		{NameLinux, 256, false}, {NameLinuxAlg3, 256, false},
+	} {
+		a, err := New(tc.name, Config{Range: r, Rand: rand.New(rand.NewPCG(1, 2)), TableSize: tc.size})
+		if !tc.ok {
+			require.Error(t, err, "%s size %d", tc.name, tc.size)
+			continue
+		}
+		require.NoError(t, err, "%s size %d", tc.name, tc.size)
+		want := tc.size
+		if want == 0 {
+			want = 256
+		}
+		assert.Len(t, a.(*linuxConnect).table, want)
 	}
 }

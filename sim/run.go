@@ -150,6 +150,7 @@ type model struct {
 	events  uint64
 	tables  []*tcpstate.Table // every host's TCP and UDP tables, for the series
 	tr      *tracer           // nil unless Trace
+	obs     func(Connect)     // nil unless Observe
 
 	servers  []*serverRun
 	srvHosts map[int]*serverHost // by host index
@@ -436,6 +437,9 @@ func (m *model) arrival(id int32) {
 		m.totalTW--
 	}
 	hr.countProbes(r.Probes)
+	if m.obs != nil {
+		m.obs(Connect{At: time.Duration(now), Workload: int(id), Dest: di, Port: r.Port, Err: r.Err})
+	}
 	d.attempts++
 	m.ivAttempts++
 	if now >= d.warm {

@@ -160,6 +160,7 @@ with "portsim run", and compare the outcome with closed-form estimates from
 		NewCmdSweep(ios, nil),
 		NewCmdMerge(ios),
 		NewCmdPlan(ios, nil),
+		NewCmdPredict(ios, nil),
 	)
 	return root
 }

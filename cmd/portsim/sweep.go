@@ -137,13 +137,9 @@ func runSweep(opts *SweepOptions) error {
 	ctx, stop := interruptContext()
 	defer stop()
 	o := opts.Sweep
-	if bar := progressBar(opts.IO.ErrOut, "sweep"); bar != nil {
-		o.Progress = func(done, total int) {
-			bar.ChangeMax(total)
-			_ = bar.Set(done)
-		}
-		defer func() { _ = bar.Finish() }()
-	}
+	var finish func()
+	o.Progress, finish = progress(opts.IO.ErrOut, "sweep")
+	defer finish()
 	res, err := sweep.Run(ctx, o)
 	if err != nil && !errors.Is(err, sweep.ErrInterrupted) {
 		return err
@@ -161,6 +157,20 @@ func interruptContext() (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
 	return ctx, stop
+}
+
+// progress returns a Progress callback that draws a bar on w, and the
+// function that finishes the bar; the callback is nil when w is not a
+// terminal (a log file, a pipe, CI).
+func progress(w io.Writer, what string) (func(done, total int), func()) {
+	bar := progressBar(w, what)
+	if bar == nil {
+		return nil, func() {}
+	}
+	return func(done, total int) {
+		bar.ChangeMax(total)
+		_ = bar.Set(done)
+	}, func() { _ = bar.Finish() }
 }
 
 // progressBar returns a bar drawn on w when w is a terminal, else nil

@@ -44,6 +44,13 @@ func ErlangB(servers int, erlangs float64) float64 {
 	for n := 1; n <= servers; n++ {
 		ab := erlangs * b
 		b = ab / (float64(n) + ab)
+		if b == 0 {
+			// Underflowed: every later step keeps 0, so stop. A lightly
+			// loaded domain (a few erlangs on 28,232 ports) gets here in
+			// a few hundred steps; a run with thousands of them (sim/predict's
+			// fresh targets) would otherwise spend most of its time here.
+			return 0
+		}
 	}
 	return b
 }
