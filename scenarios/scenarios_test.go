@@ -77,7 +77,7 @@ func TestBuiltins(t *testing.T) {
 	assert.Equal(t, []string{
 		"bind-before-connect", "burst-recovery", "dotnet-connection-close", "k6-no-reuse", "linux-burst",
 		"nat-app-service", "nat-aws-55k", "nat-azure-lb-prealloc", "nat-gcp-min-ports",
-		"nat-home-router", "nat-k8s-masquerade",
+		"nat-home-router", "nat-k8s-masquerade", "predict-victim",
 		"reuseport-listeners", "server-closes-first", "server-restart-eaddrinuse",
 		"spread-destinations", "this-host", "tw-reuse-loopback",
 	}, names, "sorted by name")
@@ -700,7 +700,7 @@ func TestLoad(t *testing.T) {
 	assert.EqualError(t, err, path+":13:39: workloads[0].arrival.rate: must be > 0, got -5")
 
 	tests := []struct{ arg, want string }{
-		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, burst-recovery, dotnet-connection-close, k6-no-reuse, linux-burst, nat-app-service, nat-aws-55k, nat-azure-lb-prealloc, nat-gcp-min-ports, nat-home-router, nat-k8s-masquerade, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
+		{"no-such-scenario", "no-such-scenario: no such file or built-in scenario (built-ins: bind-before-connect, burst-recovery, dotnet-connection-close, k6-no-reuse, linux-burst, nat-app-service, nat-aws-55k, nat-azure-lb-prealloc, nat-gcp-min-ports, nat-home-router, nat-k8s-masquerade, predict-victim, reuseport-listeners, server-closes-first, server-restart-eaddrinuse, spread-destinations, this-host, tw-reuse-loopback)"},
 		{dir, dir + ": is a directory, not a scenario file"},
 	}
 	for _, tt := range tests {
