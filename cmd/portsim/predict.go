@@ -62,6 +62,9 @@ Attacker models and their assumptions:
                   victim's query, only the observation before it, and sends
                   K spoofed responses per attempt, each a (port, 16-bit
                   transaction ID) guess; the ID is uniform (RFC 5452 §7).
+                  The query's port is taken as the allocator's connect()
+                  port (a resolver on TCP, or a UDP stack using the same
+                  algorithm); Linux's own UDP autobind is another allocator.
   tracker (c)     Kol, Klein and Gilad's device tracking on Linux's
                   double-hash allocator (CVE-2022-32296): a web page makes
                   the browser connect to the attacker's server and to
@@ -69,7 +72,13 @@ Attacker models and their assumptions:
                   which destinations share a table_perturb slot, and the
                   loopback collisions are a device ID until reboot. Their
                   PoC's algorithm, run against table sizes 256 and 65,536
-                  (5.12-5.17 algorithm) and against Linux 5.18+.
+                  (5.12-5.17 algorithm) and against Linux 5.18+, the
+                  victim's own connections going on meanwhile (not for
+                  65,536, which like the published estimate assumes none).
+
+The victim must not be behind a NAT (the attacker would see the NAT's ports,
+which is not modelled); linux-bind and linux-udp are not connect()
+allocators and are refused.
   FreeBSD (d)     No attacker of its own: freebsd-13 turns sequential while
                   the host allocates more than 10 ports a second (randomcps),
                   the attacker's own connections included; compare its rows
@@ -80,7 +89,8 @@ distribution (bits, with 95 % intervals; "≥" where only a bound is known),
 success with K guesses and the attempts needed for 50 %, the spoofer's
 success per attempt, cross-destination leakage (r² between the increment of
 the observed port and the victim's connections elsewhere), the DNS-OARC
-porttest rating (std. dev. of 26 consecutive observed ports), and the port
+porttest rating (std. dev. of 26 consecutive observed ports, here --interval
+apart rather than back to back as porttest sends them), and the port
 reuse cycle (connections whose port was used toward the same destination
 less than one TIME_WAIT before: a collision with the peer's TIME_WAIT).
 
@@ -234,7 +244,7 @@ func printPredict(w io.Writer, rep *predict.Report, dir string, files []string) 
 		}
 		p.table(header, rows, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight)
 		c := &rep.Tracking[0].Config
-		p.note(fmt.Sprintf("The attacker's page triggers %s connections/s; the victim's own %s/s go on meanwhile. "+
+		p.note(fmt.Sprintf("The attacker's page triggers %s connections/s; the victim's own %s/s go on meanwhile (not with 65,536 slots). "+
 			"A boot not identified gave up after 200 x the assumed table size in connections. "+
 			"Published: about 40 x the table size, 10,000 connections for 256 (phase 1), 2.6 million for 65,536 (kernel commit 4c2c8f03a5ab).",
 			formatFloat(c.AttackRate), formatFloat(c.BackgroundRate)))

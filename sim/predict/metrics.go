@@ -130,7 +130,10 @@ func (p *predictive) minEntropy() Estimate {
 		e.Value, e.Open = e.Low, true
 		return e
 	}
-	e.High = -math.Log2(bestLow)
+	// No distribution over the range has more than log2(size) bits, and
+	// none less than 0 (+0, not the -0 of -log2(1)).
+	e.High = min(-math.Log2(bestLow), math.Log2(float64(len(p.order))))
+	e.Low = max(min(e.Low, e.High), 0)
 	e.Value = min(max(-math.Log2(best), e.Low), e.High)
 	return e
 }
@@ -148,9 +151,10 @@ func (p *predictive) grid() []int {
 
 // shannon is the Shannon entropy in bits of the offsets of all samples,
 // with the Miller-Madow correction (m-1)/(2n ln 2) for the m offsets seen
-// in n samples. When most samples fell on offsets seen once, the sample
-// cannot show the distribution's spread and the value is only a lower
-// bound (the second result is true).
+// in n samples. When most samples fell on offsets seen once, or the
+// offsets seen number more than a quarter of the samples, the sample cannot
+// show the distribution's spread (the correction undershoots by up to a
+// bit) and the value is only a lower bound (the second result is true).
 func (p *predictive) shannon() (float64, bool) {
 	n := float64(p.nTrain + p.nTest)
 	if n == 0 {
@@ -170,7 +174,7 @@ func (p *predictive) shannon() (float64, bool) {
 		h -= c / n * math.Log2(c/n)
 	}
 	h += float64(m-1) / (2 * n * math.Ln2)
-	return min(h, math.Log2(float64(len(p.train)))), float64(once) >= n/2
+	return min(h, math.Log2(float64(len(p.train)))), float64(once) >= n/2 || float64(m) > n/4
 }
 
 // spoof is model b's success probability per attempt with k spoofed
@@ -223,6 +227,9 @@ func attempts50(p Estimate) Estimate {
 			return 1
 		}
 		return math.Ceil(math.Log(0.5) / math.Log1p(-q))
+	}
+	if p.High <= 0 {
+		return Estimate{Value: 1, Low: 1, Open: true} // nothing measured: at least one attempt
 	}
 	if p.Low <= 0 {
 		lo := n(p.High)
@@ -280,7 +287,10 @@ func leakage(x, y []float64) Estimate {
 	if math.IsNaN(r) {
 		return Estimate{} // one side never varied: nothing to correlate, nothing leaks
 	}
-	zr := math.Atanh(min(max(r, -0.999999), 0.999999))
+	if math.Abs(r) >= 0.999999 {
+		return Estimate{Value: r * r, Low: r * r, High: r * r} // Fisher's z is infinite: the data fit a line exactly
+	}
+	zr := math.Atanh(r)
 	h := z / math.Sqrt(float64(n-3))
 	lo, hi := math.Tanh(zr-h), math.Tanh(zr+h)
 	e := Estimate{Value: r * r, High: max(lo*lo, hi*hi)}

@@ -19,6 +19,8 @@ var (
 	attackerServer = netip.MustParseAddrPort("198.51.100.1:443")
 	targetNet      = netip.MustParseAddr("192.0.2.0")
 	targetPrefix   = netip.PrefixFrom(targetNet, 24)
+	// attackerPrefix holds the server and the tracker's extra addresses.
+	attackerPrefix = netip.MustParsePrefix("198.51.100.0/24")
 )
 
 // maxTargets is the most distinct target destinations one boot uses: each
@@ -64,6 +66,11 @@ func newVictim(s *scenarios.Scenario, host string, gap, every time.Duration) (*v
 	if !v.src.IsValid() {
 		return nil, fmt.Errorf("%w: host %s has no IPv4 address for the attacker's IPv4 server", ErrOptions, h.Name)
 	}
+	for _, n := range s.NATs {
+		if slices.Contains(n.Inside, v.host) {
+			return nil, fmt.Errorf("%w: host %s is behind NAT %s: the attacker would see the NAT's ports, which this analysis does not model; analyse the host without the NAT", ErrOptions, h.Name, n.Name)
+		}
+	}
 	v.r, v.tw = h.Profile.PortRange, h.Profile.TimeWait
 	hold := time.Duration(0)
 	seen := map[netip.AddrPort]bool{}
@@ -77,8 +84,8 @@ func newVictim(s *scenarios.Scenario, host string, gap, every time.Duration) (*v
 			hold = max(hold, time.Duration(m*float64(time.Second)))
 		}
 		for _, d := range w.To {
-			if d.Addr() == attackerServer.Addr() || targetPrefix.Contains(d.Addr()) {
-				return nil, fmt.Errorf("%w: workload %s already uses %s, which the attacker needs (198.51.100.1, 192.0.2.0/24)", ErrOptions, w.Name, d)
+			if attackerPrefix.Contains(d.Addr()) || targetPrefix.Contains(d.Addr()) {
+				return nil, fmt.Errorf("%w: workload %s already uses %s, which the attacker needs (198.51.100.0/24, 192.0.2.0/24)", ErrOptions, w.Name, d)
 			}
 			if !seen[d] {
 				seen[d] = true

@@ -347,7 +347,8 @@ func trackStat(xs []float64) TrackStat {
 	mean, sd := stat.MeanStdDev(xs, nil)
 	n := float64(len(xs))
 	h := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(0.975) * sd / math.Sqrt(n)
-	return TrackStat{Mean: mean, StdDev: sd, Low: mean - h, High: mean + h}
+	// Counts and times are not negative, however skewed the boots.
+	return TrackStat{Mean: mean, StdDev: sd, Low: max(mean-h, 0), High: mean + h}
 }
 
 // normalized returns c with its defaults filled in, or why it is invalid.
