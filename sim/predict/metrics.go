@@ -103,8 +103,10 @@ func (p *predictive) success(k int) Estimate {
 // of a single guess. The estimate is P_k/k at the k whose 95 % lower bound
 // divided by k is highest (k = 1 for a peaked distribution, a large k for a
 // flat one; k = range size gives at least 1/range size, which no
-// distribution over the range can beat); that lower bound gives the
-// interval's high end, P1's upper bound its low end. Because the guesses
+// distribution over the range can beat, and whose lower bound is always
+// positive); that lower bound gives the interval's high end, P1's upper
+// bound its low end. With nothing held out only "at least 0 bits" is known
+// (Open). Because the guesses
 // are learned from other boots they can only be worse than the best ones,
 // so the estimate errs toward more entropy when the training sample is
 // small.
@@ -125,10 +127,6 @@ func (p *predictive) minEntropy() Estimate {
 		if lo := s.Low / float64(k); lo > bestLow {
 			bestLow, best = lo, s.Value/float64(k)
 		}
-	}
-	if bestLow == 0 {
-		e.Value, e.Open = e.Low, true
-		return e
 	}
 	// No distribution over the range has more than log2(size) bits, and
 	// none less than 0 (+0, not the -0 of -log2(1)).

@@ -19,8 +19,6 @@ var (
 	attackerServer = netip.MustParseAddrPort("198.51.100.1:443")
 	targetNet      = netip.MustParseAddr("192.0.2.0")
 	targetPrefix   = netip.PrefixFrom(targetNet, 24)
-	// attackerPrefix holds the server and the tracker's extra addresses.
-	attackerPrefix = netip.MustParsePrefix("198.51.100.0/24")
 )
 
 // maxTargets is the most distinct target destinations one boot uses: each
@@ -84,7 +82,7 @@ func newVictim(s *scenarios.Scenario, host string, gap, every time.Duration) (*v
 			hold = max(hold, time.Duration(m*float64(time.Second)))
 		}
 		for _, d := range w.To {
-			if attackerPrefix.Contains(d.Addr()) || targetPrefix.Contains(d.Addr()) {
+			if trackServerNet.Contains(d.Addr()) || targetPrefix.Contains(d.Addr()) {
 				return nil, fmt.Errorf("%w: workload %s already uses %s, which the attacker needs (198.51.100.0/24, 192.0.2.0/24)", ErrOptions, w.Name, d)
 			}
 			if !seen[d] {
@@ -187,7 +185,7 @@ func (v *victim) run(name string, scale float64, b uint64, n int) (*bootData, er
 	_, err := sim.Observe(s, func(c sim.Connect) {
 		switch {
 		case c.Workload == wObs:
-			if k := len(d.obs); k > 0 {
+			if len(d.obs) > 0 {
 				d.between = append(d.between, sinceObs)
 			}
 			d.obs = append(d.obs, c.Port)
@@ -234,7 +232,7 @@ type reuse struct {
 const denseDests = 64
 
 func newReuse(v *victim, s *scenarios.Scenario) *reuse {
-	ru := &reuse{tw: v.tw, low: int(v.r.Low), size: v.r.Size(), dest: make([][]int32, len(s.Workloads)), dests: len(v.dests)}
+	ru := &reuse{tw: v.tw, low: int(v.r.Low), size: v.r.Size(), dest: make([][]int32, len(s.Workloads))}
 	at := map[netip.AddrPort]int32{}
 	for i, d := range v.dests {
 		at[d] = int32(i)
@@ -244,8 +242,8 @@ func newReuse(v *victim, s *scenarios.Scenario) *reuse {
 			ru.dest[i] = append(ru.dest[i], at[d])
 		}
 	}
-	if ru.dests <= denseDests {
-		ru.last = make([][]time.Duration, ru.dests)
+	if len(v.dests) <= denseDests {
+		ru.last = make([][]time.Duration, len(v.dests))
 	} else {
 		ru.wide = map[uint64]time.Duration{}
 	}

@@ -77,7 +77,8 @@ type Row struct {
 	Scale     float64 `json:"scale"`
 	// Load is the mean number of the victim's own connections between an
 	// observation and the target (the background the attacker must see
-	// through); Rate is the victim's connections per second.
+	// through); Rate is the victim's own connections per second that got a
+	// port (the attacker's excluded).
 	Load float64 `json:"load"`
 	Rate float64 `json:"rate_per_s"`
 	// Samples are the observation-target pairs used (Train + Test);

@@ -284,7 +284,7 @@ func Track(cfg TrackConfig) (TrackResult, error) {
 	return t.visit(t.cfg.Victim)
 }
 
-// TrackTwice boots one victim with cfg.Seed and runs the attack twice
+// trackTwice boots one victim with cfg.Seed and runs the attack twice
 // against the same boot (same secret, same table, its clock running on):
 // first from cfg.Victim, then from second, as after a move to another
 // network. The attacker knows nothing of the first visit in the second; the
@@ -293,7 +293,7 @@ func Track(cfg TrackConfig) (TrackResult, error) {
 //
 // Errors: those of Track, and a second that is not a non-loopback IPv4
 // address.
-func TrackTwice(cfg TrackConfig, second netip.Addr) (first, again TrackResult, err error) {
+func trackTwice(cfg TrackConfig, second netip.Addr) (first, again TrackResult, err error) {
 	if err := trackCheckVictim(second); err != nil {
 		return first, again, fmt.Errorf("predict: track: second visit: %w", err)
 	}

@@ -70,7 +70,7 @@ func TestTrackAlg4PhaseOneAbout40T(t *testing.T) {
 // another boot (another secret) gives another one. Equal configurations
 // give equal results.
 func TestTrackDeviceID(t *testing.T) {
-	first, again, err := TrackTwice(trackAlg4(7), trackVictimAway)
+	first, again, err := trackTwice(trackAlg4(7), trackVictimAway)
 	require.NoError(t, err)
 	require.True(t, first.Identified, first.Reason)
 	require.True(t, again.Identified, again.Reason)
@@ -199,7 +199,7 @@ func TestTrackBadConfig(t *testing.T) {
 				_, err := Track(cfg)
 				require.Error(t, err)
 				t.Log(err)
-				_, _, err = TrackTwice(cfg, trackVictimAway)
+				_, _, err = trackTwice(cfg, trackVictimAway)
 				require.Error(t, err)
 				_, err = TrackBoots(cfg, 2)
 				require.Error(t, err)
@@ -208,7 +208,7 @@ func TestTrackBadConfig(t *testing.T) {
 	}
 	_, err := Track(TrackConfig{Allocator: "linux-9.99", Assumed: 256, Victim: trackVictimHome})
 	assert.ErrorIs(t, err, alloc.ErrUnknownAllocator)
-	_, _, err = TrackTwice(trackAlg4(1), netip.Addr{})
+	_, _, err = trackTwice(trackAlg4(1), netip.Addr{})
 	assert.Error(t, err)
 	_, err = TrackBoots(trackAlg4(1), 1)
 	assert.Error(t, err)
